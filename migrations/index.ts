@@ -1,0 +1,8 @@
+// The ordered list of migrations. A static list (not a directory scan) so that the
+// migrator works the same under tsx, vitest and any bundler.
+import type { Migration } from 'kysely';
+import * as initial from './2026-11-23T05-00-00_initial.ts';
+
+export const migrations: Record<string, Migration> = {
+  '2026-11-23T05-00-00_initial': initial,
+};

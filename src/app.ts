@@ -1,0 +1,129 @@
+// createApp(options) -> the Yoga server and what it is made of. Tests use it without a port;
+// main.ts puts it behind node:http.
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, isObjectType } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
+import { ApiKeyVerifier } from './api-keys/api-key-verifier.ts';
+import { LastUsedTracker } from './api-keys/last-used.ts';
+import { permissions } from './auth/permissions.ts';
+import type { Config } from './config.ts';
+import { type GraphQLContext, requestStateOf } from './context.ts';
+import type { DatabaseHandle } from './db/connect.ts';
+import { type AppDeps, type Clock, systemClock } from './deps.ts';
+import { isKeyscopeError } from './errors.ts';
+import { clientIpResolver } from './http/client-ip.ts';
+import { keyscopePlugin, type ServerContext } from './http/keyscope-plugin.ts';
+import { logEvent } from './http/logger.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
+import { buildSchema } from './schema/index.ts';
+import { UsageRecorder } from './usage/usage-recorder.ts';
+
+export interface AppOptions {
+  config: Config;
+  database: DatabaseHandle;
+  clock?: Clock;
+  mailer?: Mailer;
+}
+
+export interface KeyscopeApp {
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>;
+  deps: AppDeps;
+  /** Writes batched counters (lastUsedAt, usage) to the database. */
+  flush(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** In production, anonymous callers cannot introspect (GraphiQL is refused them too). */
+function introspectionGate(config: Config): Plugin<GraphQLContext> {
+  return {
+    onValidate({ addValidationRule, context }) {
+      const viewer = context.state?.viewer;
+      if (!config.exposeSchemaToAnonymous && (!viewer || viewer.kind === 'anonymous')) {
+        addValidationRule(NoSchemaIntrospectionCustomRule);
+      }
+    },
+  };
+}
+
+/** The schema with the permission map applied to the Query and Mutation roots only. */
+function protectedSchema() {
+  const schema = buildSchema();
+  const generated = permissions.generate(schema) as Record<string, unknown>;
+  const roots = [schema.getQueryType(), schema.getMutationType()].filter(isObjectType).map((t) => t.name);
+  const middleware = Object.fromEntries(roots.map((name) => [name, generated[name]]));
+  return applyMiddleware(schema, middleware as Parameters<typeof applyMiddleware>[1]);
+}
+
+export function createApp(options: AppOptions): KeyscopeApp {
+  const { config, database } = options;
+  const clock = options.clock ?? systemClock;
+  const schema = buildSchema();
+  const rootFieldNames = new Set([
+    ...Object.keys(schema.getQueryType()?.getFields() ?? {}),
+    ...Object.keys(schema.getMutationType()?.getFields() ?? {}),
+  ]);
+  const deps: AppDeps = {
+    config,
+    database,
+    db: database.db,
+    clock,
+    mailer: options.mailer ?? createMailer({ smtpUrl: config.smtpUrl, mailDir: config.mailDir }),
+    keys: new ApiKeyVerifier(database.db, config.serverSecret, clock, { cache: database.dialect === 'sqlite' }),
+    lastUsed: new LastUsedTracker(database.db),
+    usage: new UsageRecorder(database.db),
+    rootFieldNames,
+  };
+
+  const development = config.env !== 'production';
+  const yoga = createYoga<ServerContext, GraphQLContext>({
+    schema: protectedSchema(),
+    context: ({ request }) => {
+      const state = requestStateOf(request);
+      if (!state) throw new Error('request state missing');
+      return { request, state, app: deps };
+    },
+    graphqlEndpoint: '/graphql',
+    // Yoga's own /health answers without asking the database; ours (keyscope-plugin) asks.
+    healthCheckEndpoint: '/_yoga/liveness',
+    landingPage: false,
+    maxRequestBodySize: MAX_BODY_BYTES,
+    batching: false,
+    logging: false,
+    graphiql: (request) => {
+      const viewer = requestStateOf(request)?.viewer;
+      if (!config.exposeSchemaToAnonymous && (!viewer || viewer.kind === 'anonymous')) return false;
+      return { title: 'Keyscope', shouldPersistHeaders: false, headerEditorEnabled: true };
+    },
+    renderGraphiQL,
+    maskedErrors: {
+      maskError(error, message) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        // Our coded refusals and graphql's own (syntax, validation, variables) pass through;
+        // the located error keeps the original's extensions and adds the path.
+        if (error instanceof GraphQLError && (!original || isKeyscopeError(original))) return error;
+        logEvent('internal_error', {
+          name: original instanceof Error ? original.name : typeof original,
+          message: original instanceof Error ? original.message.slice(0, 200) : undefined,
+        });
+        return new GraphQLError(development && config.env === 'development' ? message : 'Unexpected error.', {
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        });
+      },
+    },
+    plugins: [
+      keyscopePlugin(deps, clientIpResolver(config.trustedProxies)),
+      introspectionGate(config),
+    ],
+  });
+
+  return {
+    yoga,
+    deps,
+    async flush() {
+      await deps.lastUsed.flush();
+      await deps.usage.flush();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+// The client address: the connecting peer, unless that peer is a trusted proxy, in which
+// case the right-most X-Forwarded-For entry that is not itself a trusted proxy.
+import { compileRanges, ipInRanges, normaliseIp } from '../api-keys/restrictions.ts';
+
+export type ClientIpResolver = (peer: string, forwardedFor: string | null) => string;
+
+export function clientIpResolver(trustedProxies: string[]): ClientIpResolver {
+  const trusted = compileRanges(trustedProxies);
+  const canonical = (ip: string) => normaliseIp(ip)?.toString() ?? ip;
+  return (peer, forwardedFor) => {
+    if (trusted.length === 0 || !forwardedFor || !ipInRanges(peer, trusted)) return canonical(peer);
+    const hops = forwardedFor.split(',').map((hop) => hop.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i] as string;
+      if (!normaliseIp(hop)) return canonical(peer);
+      if (!ipInRanges(hop, trusted)) return canonical(hop);
+    }
+    return canonical(hops[0] ?? peer);
+  };
+}

@@ -1,0 +1,71 @@
+// Per key per day counters, aggregated in memory and added to `usage_daily` in one
+// upsert per key-day every flush (and on shutdown): no database write per request.
+import type { Db, Environment } from '../db/database.ts';
+
+interface Counter {
+  keyId: string;
+  accountId: string;
+  environment: Environment;
+  day: string;
+  requests: number;
+  errors: number;
+  credits: number;
+}
+
+export function dayOf(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+export class UsageRecorder {
+  readonly #db: Db;
+  #pending = new Map<string, Counter>();
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  #counter(keyId: string, accountId: string, environment: Environment, at: number): Counter {
+    const day = dayOf(at);
+    const id = `${keyId}:${day}`;
+    let counter = this.#pending.get(id);
+    if (!counter) {
+      counter = { keyId, accountId, environment, day, requests: 0, errors: 0, credits: 0 };
+      this.#pending.set(id, counter);
+    }
+    return counter;
+  }
+
+  recordRequest(key: { id: string; accountId: string; environment: Environment }, at: number, failed: boolean, credits: number): void {
+    const counter = this.#counter(key.id, key.accountId, key.environment, at);
+    counter.requests += 1;
+    if (failed) counter.errors += 1;
+    counter.credits += credits;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending.values()];
+    this.#pending = new Map();
+    for (const c of batch) {
+      await this.#db
+        .insertInto('usage_daily')
+        .values({
+          key_id: c.keyId,
+          day: c.day,
+          account_id: c.accountId,
+          environment: c.environment,
+          requests: c.requests,
+          errors: c.errors,
+          credits_charged: c.credits,
+        })
+        .onConflict((oc) =>
+          oc.columns(['key_id', 'day']).doUpdateSet((eb) => ({
+            requests: eb('usage_daily.requests', '+', eb.ref('excluded.requests')),
+            errors: eb('usage_daily.errors', '+', eb.ref('excluded.errors')),
+            credits_charged: eb('usage_daily.credits_charged', '+', eb.ref('excluded.credits_charged')),
+          })),
+        )
+        .execute();
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// The outbox: an event is written in the same transaction as the change that causes it,
+// and the delivery worker sends it later. Nothing is lost if the process stops in between.
+import type { DbOrTrx, Environment } from '../db/database.ts';
+import { newId } from '../ids.ts';
+
+export const WEBHOOK_EVENTS = ['job.completed', 'job.failed', 'credits.low', 'key.revoked', 'key.expiring'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number] | 'webhook.test';
+
+export interface WebhookEvent {
+  accountId: string;
+  keyId: string;
+  environment: Environment;
+  type: WebhookEventType;
+  data: Record<string, unknown>;
+  at: number;
+}
+
+/**
+ * Queues the event for the key's webhook if it has one, enabled and subscribed to the type
+ * (`webhook.test` is always sent). Returns the delivery id, or null if nothing was queued.
+ */
+export async function enqueueWebhookEvent(db: DbOrTrx, event: WebhookEvent): Promise<string | null> {
+  const webhook = await db
+    .selectFrom('webhooks')
+    .select(['id', 'events', 'enabled'])
+    .where('key_id', '=', event.keyId)
+    .where('account_id', '=', event.accountId)
+    .executeTakeFirst();
+  if (!webhook) return null;
+  if (event.type !== 'webhook.test') {
+    if (webhook.enabled !== 1) return null;
+    if (!(JSON.parse(webhook.events) as string[]).includes(event.type)) return null;
+  }
+  const id = newId('whd', event.at);
+  const payload = { type: event.type, timestamp: new Date(event.at).toISOString(), data: event.data };
+  await db
+    .insertInto('webhook_deliveries')
+    .values({
+      id,
+      message_id: newId('msg', event.at),
+      webhook_id: webhook.id,
+      account_id: event.accountId,
+      key_id: event.keyId,
+      environment: event.environment,
+      event_type: event.type,
+      payload: JSON.stringify(payload),
+      status: 'PENDING',
+      attempt_count: 0,
+      next_attempt_at: event.at,
+      claimed_until: null,
+      last_status_code: null,
+      created_at: event.at,
+    })
+    .execute();
+  return id;
+}
