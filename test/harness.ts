@@ -142,7 +142,7 @@ export async function createTestApp(overrides: Record<string, string> = {}): Pro
   const mailer = new MemoryMailer();
   const app = createApp({ config, database, clock, mailer });
   const fetch = (pathname: string, init?: RequestInit, remoteAddress = '127.0.0.1') =>
-    Promise.resolve(app.yoga.fetch(`http://localhost${pathname}`, init, { remoteAddress }));
+    Promise.resolve(app.yoga.fetch(`http://localhost${pathname}`, init ?? {}, { remoteAddress }));
   return {
     app,
     config,
