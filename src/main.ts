@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { connectDatabase } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { logEvent, setLogging } from './http/logger.ts';
+import { startWorkers } from './workers.ts';
 
 const FLUSH_INTERVAL_MS = 30_000;
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   // (`npm run keyscope -- migrate`) unless they opt in the same way.
   if (database.dialect === 'sqlite' || process.env.KEYSCOPE_MIGRATE_ON_START === '1') await migrateToLatest(database.db);
   const app = createApp({ config, database });
-  const workers = await import('./workers.ts').then((m) => m.startWorkers(app.deps));
+  const workers = startWorkers(app.deps);
 
   const flushTimer = setInterval(() => {
     app.flush().catch((error: unknown) => logEvent('flush_failed', { error: error instanceof Error ? error.name : 'unknown' }));

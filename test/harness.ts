@@ -11,6 +11,7 @@ import { type DatabaseHandle, connectDatabase } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Clock } from '../src/deps.ts';
 import type { MailMessage, Mailer } from '../src/mail/mailer.ts';
+import { type Worker, type WorkerOptions, startWorkers } from '../src/workers.ts';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 export const dialect = process.env.TEST_DATABASE_URL ? 'postgres' : 'sqlite';
@@ -135,12 +136,18 @@ export async function freshDatabase(config: Config): Promise<{ database: Databas
   };
 }
 
-export async function createTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** Start the background workers (jobs, webhooks) with these options. */
+  workers?: WorkerOptions;
+}
+
+export async function createTestApp(overrides: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const config = testConfig(overrides);
   const { database, drop } = await freshDatabase(config);
   const clock = new TestClock();
   const mailer = new MemoryMailer();
   const app = createApp({ config, database, clock, mailer });
+  const workers: Worker | null = options.workers ? startWorkers(app.deps, options.workers) : null;
   const fetch = (pathname: string, init?: RequestInit, remoteAddress = '127.0.0.1') =>
     Promise.resolve(app.yoga.fetch(`http://localhost${pathname}`, init ?? {}, { remoteAddress }));
   return {
@@ -167,6 +174,7 @@ export async function createTestApp(overrides: Record<string, string> = {}): Pro
       return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
     },
     async close() {
+      await workers?.stop();
       // Some tests close the database on purpose; the schema or file is dropped regardless.
       await app.flush().catch(() => {});
       await database.close().catch(() => {});
