@@ -66,13 +66,13 @@ builder.queryFields((t) => ({
   health: t.field({
     type: HealthRef,
     nullable: true,
-    description: 'Whether the server and its database answer. Public.',
+    description: 'Whether the server and its database answer.',
     resolve: async (_root, _args, ctx) => ({ status: (await ctx.app.database.ping()) ? 'ok' : 'unavailable' }),
   }),
   viewer: t.field({
     type: ViewerRef,
     nullable: true,
-    description: 'Who is calling. Requires an API key with READ scope, or a session.',
+    description: 'Who is calling.',
     resolve: (_root, _args, ctx) => {
       const viewer = ctx.state.viewer;
       if (viewer.kind === 'anonymous') throw unauthenticated();
@@ -125,7 +125,7 @@ builder.mutationFields((t) => ({
   register: t.field({
     type: AccountPayload,
     nullable: true,
-    description: 'Creates an account, signs it in (sets session cookies) and emails a verification link. Public.',
+    description: 'Creates an account, signs it in (sets session cookies) and emails a verification link.',
     args: { input: t.arg({ type: CredentialsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { account, cookies } = await register(ctx.app, input, ctx.state.clientIp);
@@ -136,7 +136,7 @@ builder.mutationFields((t) => ({
   login: t.field({
     type: AccountPayload,
     nullable: true,
-    description: 'Signs in with a fresh session (sets session cookies). Public.',
+    description: 'Signs in with a fresh session (sets session cookies).',
     args: { input: t.arg({ type: CredentialsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { account, cookies } = await login(ctx.app, input, ctx.state.clientIp);
@@ -147,7 +147,7 @@ builder.mutationFields((t) => ({
   logout: t.field({
     type: OkPayload,
     nullable: true,
-    description: 'Ends the current session on the server and clears its cookies. Public (a no-op without a session).',
+    description: 'Ends the current session on the server and clears its cookies. A no-op without a session.',
     resolve: async (_root, _args, ctx) => {
       const viewer = ctx.state.viewer;
       if (viewer.kind === 'session') {
@@ -171,7 +171,7 @@ builder.mutationFields((t) => ({
     type: AccountPayload,
     nullable: true,
     description:
-      'Rotates the refresh cookie and issues a new access cookie. Replaying an already-rotated refresh cookie ends the whole session. Public.',
+      'Rotates the refresh cookie and issues a new access cookie. Replaying an already-rotated refresh cookie ends the whole session.',
     resolve: async (_root, _args, ctx) => {
       try {
         const { accountId, cookies } = await rotateRefreshToken(ctx.app, ctx.state.refreshCookie);
@@ -186,14 +186,14 @@ builder.mutationFields((t) => ({
   verifyEmail: t.field({
     type: AccountPayload,
     nullable: true,
-    description: 'Confirms the email with the token from the verification link. Public.',
+    description: 'Confirms the email with the token from the verification link.',
     args: { input: t.arg({ type: TokenInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ account: await verifyEmail(ctx.app, input.token) }),
   }),
   resendVerificationEmail: t.field({
     type: OkPayload,
     nullable: true,
-    description: 'Sends a new verification link (voiding the previous one) if the account exists and is unverified. Same answer either way. Public.',
+    description: 'Sends a new verification link (voiding the previous one) if the account exists and is unverified. Same answer either way.',
     args: { input: t.arg({ type: EmailInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await resendVerificationEmail(ctx.app, input.email);
@@ -203,7 +203,7 @@ builder.mutationFields((t) => ({
   requestPasswordReset: t.field({
     type: OkPayload,
     nullable: true,
-    description: 'Emails a one-hour reset link if the email has an account. Same answer either way. Public.',
+    description: 'Emails a one-hour reset link if the email has an account. Same answer either way.',
     args: { input: t.arg({ type: EmailInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await requestPasswordReset(ctx.app, input.email);
@@ -213,7 +213,7 @@ builder.mutationFields((t) => ({
   resetPassword: t.field({
     type: OkPayload,
     nullable: true,
-    description: 'Sets a new password with the token from the reset link and ends every session of the account. Public.',
+    description: 'Sets a new password with the token from the reset link and ends every session of the account.',
     args: { input: t.arg({ type: ResetPasswordInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await resetPassword(ctx.app, input, ctx.state.clientIp);

@@ -130,7 +130,7 @@ builder.queryFields((t) => ({
   apiKeys: t.field({
     type: ApiKeyConnection,
     nullable: true,
-    description: "The account's API keys, newest first. Requires a session.",
+    description: "The account's API keys, newest first.",
     args: {
       first: t.arg.int({ description: 'Page size, 1 to 100 (default 20).' }),
       after: t.arg.string({ description: 'Cursor from `pageInfo.endCursor`.' }),
@@ -142,7 +142,7 @@ builder.queryFields((t) => ({
   apiKey: t.field({
     type: ApiKeyRef,
     nullable: true,
-    description: 'One API key of the account. Requires a session.',
+    description: 'One API key of the account.',
     args: { id: t.arg.id({ required: true, description: 'The key.' }) },
     resolve: (_root, args, ctx) => getApiKey(ctx.app, sessionAccountId(ctx), String(args.id)),
   }),
@@ -152,14 +152,14 @@ builder.mutationFields((t) => ({
   createApiKey: t.field({
     type: ApiKeySecretPayload,
     nullable: true,
-    description: 'Creates a key and returns its secret, once. Requires a session.',
+    description: 'Creates a key and returns its secret, once.',
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => createApiKey(ctx.app, ctx.state, sessionAccountId(ctx), input),
   }),
   updateApiKey: t.field({
     type: ApiKeyPayload,
     nullable: true,
-    description: "Renames a key or changes its restrictions or rate limit; takes effect on the key's next request. Requires a session.",
+    description: "Renames a key or changes its restrictions or rate limit; takes effect on the key's next request.",
     args: { input: t.arg({ type: UpdateApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({
       apiKey: await updateApiKey(ctx.app, ctx.state, sessionAccountId(ctx), { ...input, id: String(input.id) }),
@@ -168,14 +168,14 @@ builder.mutationFields((t) => ({
   revokeApiKey: t.field({
     type: ApiKeyPayload,
     nullable: true,
-    description: "Revokes a key at once: its next request gets 401. Fires the key's `key.revoked` webhook. Requires a session.",
+    description: "Revokes a key at once: its next request gets 401. Fires the key's `key.revoked` webhook.",
     args: { input: t.arg({ type: KeyIdInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ apiKey: await revokeApiKey(ctx.app, ctx.state, sessionAccountId(ctx), String(input.id)) }),
   }),
   rollApiKey: t.field({
     type: ApiKeySecretPayload,
     nullable: true,
-    description: 'Issues a new secret for the key; the old one works for the grace period only. Requires a session.',
+    description: 'Issues a new secret for the key; the old one works for the grace period only.',
     args: { input: t.arg({ type: RollApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => rollApiKey(ctx.app, ctx.state, sessionAccountId(ctx), { ...input, id: String(input.id) }),
   }),

@@ -60,7 +60,21 @@ export const permissionMap = {
   },
 };
 
-/** Scope needed by a rule, for field descriptions and the docs. */
+const accessPhrases = new Map<unknown, string>([
+  [isPublic, 'Public: no credentials needed.'],
+  [sessionOnly, 'Requires a dashboard session; API keys are refused.'],
+  [keyReadOrSession, 'Requires an API key with READ scope (or READ_WRITE), or a session.'],
+  [keyWriteOrSession, 'Requires an API key with WRITE scope (or READ_WRITE), or a session.'],
+  [keyRead, 'Requires an API key with READ scope (or READ_WRITE).'],
+  [keyWrite, 'Requires an API key with WRITE scope (or READ_WRITE).'],
+]);
+
+/** What a root field needs, in words: appended to its description so GraphiQL and generated clients show it. */
+export function accessPhrase(root: 'Query' | 'Mutation', field: string): string | undefined {
+  const rules: Record<string, unknown> = permissionMap[root];
+  return accessPhrases.get(rules[field]);
+}
+
 export const permissions = shield(permissionMap, {
   allowExternalErrors: true,
   fallbackError: () => forbidden('You are not allowed to call this field.'),
