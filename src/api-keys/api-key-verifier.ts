@@ -8,6 +8,7 @@ import type { Db, Environment, Scope } from '../db/database.ts';
 import type { Clock } from '../deps.ts';
 import { hmacSha256 } from '../ids.ts';
 import { parseApiKey } from './api-key-format.ts';
+import { rateLimitOf } from './api-keys.queries.ts';
 import { compileRanges } from './restrictions.ts';
 
 export interface VerifiedApiKey {
@@ -127,10 +128,7 @@ export class ApiKeyVerifier {
       allowedIps: compileRanges(JSON.parse(row.allowed_ips) as string[]),
       allowedReferrers: JSON.parse(row.allowed_referrers) as string[],
       allowedOperations: JSON.parse(row.allowed_operations) as string[],
-      rateLimit:
-        row.rate_limit_requests !== null && row.rate_limit_window_seconds !== null
-          ? { requests: row.rate_limit_requests, windowSeconds: row.rate_limit_window_seconds }
-          : null,
+      rateLimit: rateLimitOf(row),
     };
   }
 }

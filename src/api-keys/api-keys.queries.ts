@@ -19,6 +19,13 @@ export interface ApiKey {
 
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
+/** A key's own rate limit, or null for the server default. */
+export function rateLimitOf(row: Pick<ApiKeysTable, 'rate_limit_requests' | 'rate_limit_window_seconds'>) {
+  return row.rate_limit_requests !== null && row.rate_limit_window_seconds !== null
+    ? { requests: row.rate_limit_requests, windowSeconds: row.rate_limit_window_seconds }
+    : null;
+}
+
 export function apiKeyRowToApiKey(row: ApiKeysTable): ApiKey {
   return {
     id: row.id,
@@ -37,10 +44,7 @@ export function apiKeyRowToApiKey(row: ApiKeysTable): ApiKey {
       allowedReferrers: JSON.parse(row.allowed_referrers) as string[],
       allowedOperations: JSON.parse(row.allowed_operations) as string[],
     },
-    rateLimit:
-      row.rate_limit_requests !== null && row.rate_limit_window_seconds !== null
-        ? { requests: row.rate_limit_requests, windowSeconds: row.rate_limit_window_seconds }
-        : null,
+    rateLimit: rateLimitOf(row),
   };
 }
 
