@@ -2,14 +2,13 @@
 // on a real port. It must load with nothing fetched from outside the machine, run a query
 // with an API key typed into the headers editor, and forget that key on reload.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, createKey, createTestApp, signUp } from '../harness.ts';
+import { type Listening, listen } from '../listen.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
@@ -37,23 +36,20 @@ function isLocal(url: string): boolean {
 
 describe('GraphiQL in a real browser', () => {
   let t: TestApp;
-  let server: Server;
-  let baseUrl: string;
+  let server: Listening | undefined;
   let profileDir: string;
   let context: BrowserContext | undefined;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) return;
     t = await createTestApp();
-    server = createServer(t.app.yoga);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await listen(t.app);
     profileDir = mkdtempSync(path.join(tmpdir(), 'keyscope-chromium-'));
   });
 
   afterAll(async () => {
     await context?.close();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server?.close();
     await t?.close();
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   });
@@ -90,7 +86,7 @@ describe('GraphiQL in a real browser', () => {
     );
     const page = context.pages()[0] ?? (await context.newPage());
 
-    const response = await page.goto(`${baseUrl}/graphql`);
+    const response = await page.goto(server?.graphqlUrl ?? '');
     expect(response?.status()).toBe(200);
     await page.waitForSelector(QUERY_EDITOR, { timeout: 30_000 });
     // GraphiQL introspects the schema once loaded.
