@@ -2,20 +2,22 @@
 // expiry notices). Each worker claims rows with a lease (a conditional UPDATE), so several
 // instances on one PostgreSQL never process the same row at once.
 import type { AppDeps } from './deps.ts';
+import { type JobWorkerOptions, startJobWorker } from './jobs/job-worker.ts';
 
 export interface Worker {
   stop(): Promise<void>;
 }
 
-export interface WorkerOptions {
+export interface WorkerOptions extends JobWorkerOptions {
   /** How often each worker looks for due work (default 500 ms). */
   pollIntervalMs?: number;
   /** Delays in ms between webhook attempts; tests shorten it. */
   webhookRetrySchedule?: number[];
 }
 
-export function startWorkers(_deps: AppDeps, _options: WorkerOptions = {}): Worker {
+export function startWorkers(deps: AppDeps, options: WorkerOptions = {}): Worker {
   const workers: Worker[] = [];
+  workers.push(startJobWorker(deps, options));
   return {
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));

@@ -32,8 +32,9 @@ export async function insertAuditEvent(db: DbOrTrx, event: AuditEventInput): Pro
     .execute();
 }
 
-export async function listAuditEvents(db: DbOrTrx, accountId: string, limit: number, afterId: string | null) {
+export async function listAuditEvents(db: DbOrTrx, accountId: string, limit: number, afterId: string | null, action: string | null = null) {
   let query = db.selectFrom('audit_events').selectAll().where('account_id', '=', accountId);
   if (afterId) query = query.where('id', '<', afterId);
+  if (action) query = query.where('action', '=', action);
   return query.orderBy('id', 'desc').limit(limit + 1).execute();
 }

@@ -42,6 +42,13 @@ export const permissionMap = {
     viewer: keyReadOrSession,
     apiKeys: sessionOnly,
     apiKey: sessionOnly,
+    credits: keyReadOrSession,
+    creditLedger: sessionOnly,
+    job: keyRead,
+    jobs: keyRead,
+    usage: sessionOnly,
+    auditEvents: sessionOnly,
+    settings: sessionOnly,
   },
   Mutation: {
     '*': deny,
@@ -57,6 +64,9 @@ export const permissionMap = {
     updateApiKey: sessionOnly,
     revokeApiKey: sessionOnly,
     rollApiKey: sessionOnly,
+    claimCredits: sessionOnly,
+    createJob: keyWrite,
+    updateSettings: sessionOnly,
   },
 };
 

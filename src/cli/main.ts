@@ -4,12 +4,20 @@ import { loadConfig } from '../config.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { Db } from '../db/database.ts';
+import { creditCommands } from '../credits/credits.cli.ts';
 
 export type Command = (db: Db, args: string[], out: (line: string) => void) => Promise<void>;
 
 const USAGE = `Usage: npm run keyscope -- <command>
 
   migrate                                   bring the database schema up to date
+  credits grant --email <email> --amount <n> [--reason <text>]
+                                            add credits to an account (a ledger entry)
+  credits correct --email <email> --amount=<±n> --reason <text>
+                                            correct a balance up or down (a new ledger entry)
+  credits check                             prove every balance equals the sum of its ledger
+  claim-code create --amount <n> [--max-redemptions <k>] [--expires <ISO date | days>]
+                                            make a claim code (printed alone on the last line)
 `;
 
 async function migrate(db: Db, _args: string[], out: (line: string) => void): Promise<void> {
@@ -18,7 +26,7 @@ async function migrate(db: Db, _args: string[], out: (line: string) => void): Pr
   out(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
 }
 
-export const commands: Record<string, Command> = { migrate };
+export const commands: Record<string, Command> = { migrate, ...creditCommands };
 
 export async function runCli(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });

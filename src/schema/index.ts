@@ -5,6 +5,11 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import '../accounts/accounts.schema.ts';
 import '../api-keys/api-keys.schema.ts';
+import '../credits/credits.schema.ts';
+import '../jobs/jobs.schema.ts';
+import '../usage/usage.schema.ts';
+import '../audit/audit.schema.ts';
+import '../settings/settings.schema.ts';
 
 let built: GraphQLSchema | undefined;
 

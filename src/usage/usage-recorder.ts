@@ -42,30 +42,50 @@ export class UsageRecorder {
     counter.credits += credits;
   }
 
+  /** Puts counts that could not be written back, to be added on the next flush. */
+  #restore(counters: Counter[]): void {
+    for (const c of counters) {
+      const counter = this.#counter(c.keyId, c.accountId, c.environment, Date.parse(`${c.day}T00:00:00Z`));
+      counter.requests += c.requests;
+      counter.errors += c.errors;
+      counter.credits += c.credits;
+    }
+  }
+
   async flush(): Promise<void> {
     if (this.#pending.size === 0) return;
     const batch = [...this.#pending.values()];
     this.#pending = new Map();
-    for (const c of batch) {
-      await this.#db
-        .insertInto('usage_daily')
-        .values({
-          key_id: c.keyId,
-          day: c.day,
-          account_id: c.accountId,
-          environment: c.environment,
-          requests: c.requests,
-          errors: c.errors,
-          credits_charged: c.credits,
-        })
-        .onConflict((oc) =>
-          oc.columns(['key_id', 'day']).doUpdateSet((eb) => ({
-            requests: eb('usage_daily.requests', '+', eb.ref('excluded.requests')),
-            errors: eb('usage_daily.errors', '+', eb.ref('excluded.errors')),
-            credits_charged: eb('usage_daily.credits_charged', '+', eb.ref('excluded.credits_charged')),
-          })),
-        )
-        .execute();
+    for (const [index, c] of batch.entries()) {
+      try {
+        await this.#write(c);
+      } catch (error) {
+        // Nothing is lost when the database is briefly away: the unwritten counts wait for the next flush.
+        this.#restore(batch.slice(index));
+        throw error;
+      }
     }
+  }
+
+  async #write(c: Counter): Promise<void> {
+    await this.#db
+      .insertInto('usage_daily')
+      .values({
+        key_id: c.keyId,
+        day: c.day,
+        account_id: c.accountId,
+        environment: c.environment,
+        requests: c.requests,
+        errors: c.errors,
+        credits_charged: c.credits,
+      })
+      .onConflict((oc) =>
+        oc.columns(['key_id', 'day']).doUpdateSet((eb) => ({
+          requests: eb('usage_daily.requests', '+', eb.ref('excluded.requests')),
+          errors: eb('usage_daily.errors', '+', eb.ref('excluded.errors')),
+          credits_charged: eb('usage_daily.credits_charged', '+', eb.ref('excluded.credits_charged')),
+        })),
+      )
+      .execute();
   }
 }

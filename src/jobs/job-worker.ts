@@ -1,0 +1,125 @@
+// The durable job queue's consumer. Jobs are rows; a worker takes one with a lease (a
+// conditional UPDATE of status/claimed_until), runs the processor outside any transaction and
+// records the outcome only if it still holds the lease. A worker that dies leaves its jobs
+// RUNNING with a lease that runs out; any worker (this instance after a restart, or another
+// instance) then takes them again. Works the same on SQLite and PostgreSQL.
+import { purgeIdempotencyKeys } from '../credits/idempotency.queries.ts';
+import { IDEMPOTENCY_TTL_MS } from '../credits/metering.service.ts';
+import type { AppDeps } from '../deps.ts';
+import { logEvent } from '../http/logger.ts';
+import { type JobKind, type JobOutcome, type JobProcessor, jobProcessor } from './job-processor.ts';
+import { type JobRow, claimJob, findDueJobIds } from './jobs.queries.ts';
+import { finishClaimedJob } from './jobs.service.ts';
+
+export const DEFAULT_JOB_LEASE_MS = 60_000;
+/** A job interrupted this many times (its worker died each time) fails instead of running again. */
+export const MAX_JOB_ATTEMPTS = 3;
+const PURGE_EVERY_MS = 60 * 60 * 1000;
+
+export interface JobWorkerOptions {
+  pollIntervalMs?: number;
+  jobLeaseMs?: number;
+  /** Jobs run at once by this worker (default 4). */
+  jobConcurrency?: number;
+  jobProcessor?: JobProcessor;
+}
+
+function parseInput(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+async function runProcessor(processor: JobProcessor, job: JobRow): Promise<JobOutcome> {
+  if (job.attempts > MAX_JOB_ATTEMPTS) {
+    return { status: 'FAILED', result: { error: `Gave up after ${MAX_JOB_ATTEMPTS} interrupted attempts.` } };
+  }
+  try {
+    const outcome = await processor.process({
+      id: job.id,
+      kind: job.kind as JobKind,
+      input: parseInput(job.input),
+      accountId: job.account_id,
+      environment: job.environment,
+      attempt: job.attempts,
+    });
+    if (outcome.status !== 'COMPLETED' && outcome.status !== 'FAILED') throw new Error('processor returned no status');
+    return outcome;
+  } catch (error) {
+    // The client sees a generic result; the cause stays in the server's log.
+    logEvent('job_processor_failed', { jobId: job.id, error: error instanceof Error ? error.message.slice(0, 200) : 'unknown' });
+    return { status: 'FAILED', result: { error: 'The job failed while processing.' } };
+  }
+}
+
+/** One pass: claims up to `jobConcurrency` due jobs, runs them, records them. Returns how many it claimed. */
+export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = {}): Promise<number> {
+  const processor = options.jobProcessor ?? jobProcessor;
+  const lease = options.jobLeaseMs ?? DEFAULT_JOB_LEASE_MS;
+  const now = deps.clock.now();
+  const leaseUntil = now + lease;
+  const due = await findDueJobIds(deps.db, now, options.jobConcurrency ?? 4);
+  const claimed: JobRow[] = [];
+  for (const { id } of due) {
+    const job = await claimJob(deps.db, id, now, leaseUntil);
+    if (job) claimed.push(job);
+  }
+  await Promise.all(
+    claimed.map(async (job) => {
+      const outcome = await runProcessor(processor, job);
+      try {
+        const recorded = await finishClaimedJob(deps, job, leaseUntil, outcome);
+        if (!recorded) logEvent('job_lease_lost', { jobId: job.id });
+      } catch (error) {
+        // Left RUNNING: the lease runs out and the job is taken again.
+        logEvent('job_finish_failed', { jobId: job.id, error: error instanceof Error ? error.name : 'unknown' });
+      }
+    }),
+  );
+  return claimed.length;
+}
+
+export interface JobWorker {
+  stop(): Promise<void>;
+}
+
+export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): JobWorker {
+  const interval = options.pollIntervalMs ?? 500;
+  const concurrency = options.jobConcurrency ?? 4;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let pass: Promise<void> | undefined;
+  let lastPurge = Number.NEGATIVE_INFINITY;
+
+  const runPass = async (): Promise<boolean> => {
+    try {
+      const now = deps.clock.now();
+      if (now - lastPurge >= PURGE_EVERY_MS) {
+        lastPurge = now;
+        await purgeIdempotencyKeys(deps.db, now - IDEMPOTENCY_TTL_MS);
+      }
+      // A full batch means there may be more waiting: go again at once.
+      return (await processDueJobs(deps, options)) >= concurrency;
+    } catch (error) {
+      logEvent('job_worker_failed', { error: error instanceof Error ? error.name : 'unknown' });
+      return false;
+    }
+  };
+
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      pass = runPass().then((more) => {
+        pass = undefined;
+        schedule(more ? 0 : interval);
+      });
+    }, delay);
+  };
+  schedule(0);
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await pass;
+    },
+  };
+}

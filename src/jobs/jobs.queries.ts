@@ -1,0 +1,119 @@
+// Jobs, kept apart by account and environment: every read names both, so another account's
+// or another environment's job is simply not found.
+import type { Insertable, Selectable } from 'kysely';
+import type { DbOrTrx, Environment, JobStatus, JobsTable } from '../db/database.ts';
+import type { JobKind } from './job-processor.ts';
+
+export interface Job {
+  id: string;
+  accountId: string;
+  keyId: string;
+  environment: Environment;
+  kind: JobKind;
+  status: JobStatus;
+  cost: number;
+  charged: number;
+  input: unknown;
+  result: unknown;
+  attempts: number;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+/** A jobs row as read. */
+export type JobRow = Selectable<JobsTable>;
+
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+export function jobRowToJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    keyId: row.key_id,
+    environment: row.environment,
+    kind: row.kind as JobKind,
+    status: row.status,
+    cost: row.cost,
+    charged: row.charged,
+    input: parseJson(row.input),
+    result: parseJson(row.result),
+    attempts: row.attempts,
+    createdAt: new Date(row.created_at),
+    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
+  };
+}
+
+export async function insertJob(db: DbOrTrx, row: Insertable<JobsTable>): Promise<void> {
+  await db.insertInto('jobs').values(row).execute();
+}
+
+export function findJob(db: DbOrTrx, accountId: string, environment: Environment, jobId: string) {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('id', '=', jobId)
+    .where('account_id', '=', accountId)
+    .where('environment', '=', environment)
+    .executeTakeFirst();
+}
+
+export function listJobs(
+  db: DbOrTrx,
+  accountId: string,
+  environment: Environment,
+  filter: { limit: number; afterId: string | null; status: JobStatus | null },
+) {
+  let query = db.selectFrom('jobs').selectAll().where('account_id', '=', accountId).where('environment', '=', environment);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.afterId) query = query.where('id', '<', filter.afterId);
+  return query.orderBy('id', 'desc').limit(filter.limit + 1).execute();
+}
+
+/** QUEUED jobs, and RUNNING ones whose lease ran out (their worker died), oldest first. */
+export function findDueJobIds(db: DbOrTrx, now: number, limit: number) {
+  return db
+    .selectFrom('jobs')
+    .select('id')
+    .where((eb) =>
+      eb.or([eb('status', '=', 'QUEUED'), eb.and([eb('status', '=', 'RUNNING'), eb('claimed_until', '<', now)])]),
+    )
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/**
+ * Takes the job for this worker until `leaseUntil` if it is still due: a conditional UPDATE,
+ * so of several workers (or instances) exactly one wins. The claimed row, or undefined.
+ */
+export function claimJob(db: DbOrTrx, jobId: string, now: number, leaseUntil: number) {
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({ status: 'RUNNING', claimed_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', jobId)
+    .where((eb) =>
+      eb.or([eb('status', '=', 'QUEUED'), eb.and([eb('status', '=', 'RUNNING'), eb('claimed_until', '<', now)])]),
+    )
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/**
+ * Records the outcome if this worker still holds the lease (`claimed_until` is its token):
+ * false when the lease ran out and another worker took the job.
+ */
+export async function finishJob(
+  db: DbOrTrx,
+  jobId: string,
+  leaseUntil: number,
+  outcome: { status: 'COMPLETED' | 'FAILED'; result: string; at: number },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set({ status: outcome.status, result: outcome.result, completed_at: outcome.at, claimed_until: null })
+    .where('id', '=', jobId)
+    .where('status', '=', 'RUNNING')
+    .where('claimed_until', '=', leaseUntil)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
