@@ -2,7 +2,9 @@
 // migrator works the same under tsx, vitest and any bundler.
 import type { Migration } from 'kysely';
 import * as initial from './2026-11-23T05-00-00_initial.ts';
+import * as webhookDeliveryClaims from './2026-11-24T05-00-00_webhook_delivery_claims.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-23T05-00-00_initial': initial,
+  '2026-11-24T05-00-00_webhook_delivery_claims': webhookDeliveryClaims,
 };

@@ -3,6 +3,8 @@
 // instances on one PostgreSQL never process the same row at once.
 import type { AppDeps } from './deps.ts';
 import { type JobWorkerOptions, startJobWorker } from './jobs/job-worker.ts';
+import { startKeyExpiringScanner } from './webhooks/key-expiring.ts';
+import { startWebhookWorker } from './webhooks/webhook-worker.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -13,11 +15,19 @@ export interface WorkerOptions extends JobWorkerOptions {
   pollIntervalMs?: number;
   /** Delays in ms between webhook attempts; tests shorten it. */
   webhookRetrySchedule?: number[];
+  /** Time limit of one webhook attempt (default 10 s). */
+  webhookTimeoutMs?: number;
+  /** How often keys are scanned for `key.expiring` (default 60 s). */
+  keyExpiringScanIntervalMs?: number;
 }
 
 export function startWorkers(deps: AppDeps, options: WorkerOptions = {}): Worker {
   const workers: Worker[] = [];
   workers.push(startJobWorker(deps, options));
+  workers.push(
+    startWebhookWorker(deps, { pollIntervalMs: options.pollIntervalMs, retrySchedule: options.webhookRetrySchedule, timeoutMs: options.webhookTimeoutMs }),
+  );
+  workers.push(startKeyExpiringScanner(deps, options.keyExpiringScanIntervalMs));
   return {
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));

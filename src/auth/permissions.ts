@@ -49,6 +49,7 @@ export const permissionMap = {
     usage: sessionOnly,
     auditEvents: sessionOnly,
     settings: sessionOnly,
+    webhookDeliveries: sessionOnly,
   },
   Mutation: {
     '*': deny,
@@ -67,6 +68,10 @@ export const permissionMap = {
     claimCredits: sessionOnly,
     createJob: keyWrite,
     updateSettings: sessionOnly,
+    setWebhook: sessionOnly,
+    deleteWebhook: sessionOnly,
+    rotateWebhookSecret: sessionOnly,
+    sendTestWebhook: sessionOnly,
   },
 };
 

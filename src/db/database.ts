@@ -161,7 +161,11 @@ export interface WebhookDeliveriesTable {
   attempt_count: Generated<number>;
   next_attempt_at: number | null;
   claimed_until: number | null;
+  /** Random token of the worker holding the lease. */
+  claimed_by: string | null;
   last_status_code: number | null;
+  /** Why a FAILED delivery stopped: retries_exhausted, gone, webhook_disabled, webhook_deleted. */
+  failure_reason: string | null;
   created_at: number;
 }
 

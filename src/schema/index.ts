@@ -10,6 +10,7 @@ import '../jobs/jobs.schema.ts';
 import '../usage/usage.schema.ts';
 import '../audit/audit.schema.ts';
 import '../settings/settings.schema.ts';
+import '../webhooks/webhooks.schema.ts';
 
 let built: GraphQLSchema | undefined;
 
