@@ -1,6 +1,5 @@
 // createApp(options) -> the Yoga server and what it is made of. Tests use it without a port;
 // main.ts puts it behind node:http.
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, isObjectType } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
@@ -12,10 +11,13 @@ import { type GraphQLContext, requestStateOf } from './context.ts';
 import type { DatabaseHandle } from './db/connect.ts';
 import { type AppDeps, type Clock, systemClock } from './deps.ts';
 import { isKeyscopeError } from './errors.ts';
+import { GraphiqlPage, browserDefencesPlugin, corsFromAllowlist, graphiqlAccess } from './http/browser-defences.ts';
 import { clientIpResolver } from './http/client-ip.ts';
 import { keyscopePlugin, type ServerContext } from './http/keyscope-plugin.ts';
 import { logEvent } from './http/logger.ts';
+import { armorPlugins, queryCostPlugin } from './http/query-limits.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
+import { createRateLimits } from './rate-limits/rate-limits.ts';
 import { buildSchema } from './schema/index.ts';
 import { UsageRecorder } from './usage/usage-recorder.ts';
 
@@ -39,7 +41,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
 function introspectionGate(config: Config): Plugin<GraphQLContext> {
   return {
     onValidate({ addValidationRule, context }) {
-      const viewer = context.state?.viewer;
+      // Validation runs before the GraphQL context is built: read the state off the request.
+      // The rule's name is part of Yoga's validation cache key, so verdicts never cross over.
+      const viewer = requestStateOf(context.request)?.viewer;
       if (!config.exposeSchemaToAnonymous && (!viewer || viewer.kind === 'anonymous')) {
         addValidationRule(NoSchemaIntrospectionCustomRule);
       }
@@ -73,10 +77,12 @@ export function createApp(options: AppOptions): KeyscopeApp {
     keys: new ApiKeyVerifier(database.db, config.serverSecret, clock, { cache: database.dialect === 'sqlite' }),
     lastUsed: new LastUsedTracker(database.db),
     usage: new UsageRecorder(database.db),
+    rateLimits: createRateLimits(config, database, clock),
     rootFieldNames,
   };
 
   const development = config.env !== 'production';
+  const graphiqlPage = new GraphiqlPage();
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: protectedSchema(),
     context: ({ request }) => {
@@ -91,12 +97,10 @@ export function createApp(options: AppOptions): KeyscopeApp {
     maxRequestBodySize: MAX_BODY_BYTES,
     batching: false,
     logging: false,
-    graphiql: (request) => {
-      const viewer = requestStateOf(request)?.viewer;
-      if (!config.exposeSchemaToAnonymous && (!viewer || viewer.kind === 'anonymous')) return false;
-      return { title: 'Keyscope', shouldPersistHeaders: false, headerEditorEnabled: true };
-    },
-    renderGraphiQL,
+    // GraphiQL is served before authentication runs: graphiqlAccess checks the session itself.
+    graphiql: graphiqlAccess(deps, { title: 'Keyscope', shouldPersistHeaders: false, isHeadersEditorEnabled: true }),
+    renderGraphiQL: graphiqlPage.render,
+    cors: corsFromAllowlist(config.corsOrigins),
     maskedErrors: {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
@@ -113,8 +117,11 @@ export function createApp(options: AppOptions): KeyscopeApp {
       },
     },
     plugins: [
+      browserDefencesPlugin(graphiqlPage),
       keyscopePlugin(deps, clientIpResolver(config.trustedProxies)),
       introspectionGate(config),
+      ...armorPlugins(),
+      queryCostPlugin(deps),
     ],
   });
 

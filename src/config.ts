@@ -22,6 +22,8 @@ export interface Config {
   corsOrigins: string[];
   trustedProxies: string[];
   defaultRateLimit: { requests: number; windowSeconds: number };
+  /** Attempts per client IP at the public account flows (sign-in, registration, tokens, emails). */
+  authIpLimit: { requests: number; windowSeconds: number };
   jobCosts: JobCosts;
   /** Days before `expiresAt` that `key.expiring` fires. */
   keyExpiringDays: number;
@@ -52,6 +54,7 @@ export const configVariables: ConfigVariable[] = [
   { name: 'KEYSCOPE_CORS_ORIGINS', default: '(none)', description: 'Comma-separated origins that get CORS with credentials. No origin is reflected otherwise.' },
   { name: 'KEYSCOPE_TRUSTED_PROXIES', default: '(none)', description: 'Comma-separated addresses or CIDR ranges; only from these peers is `X-Forwarded-For` believed.' },
   { name: 'KEYSCOPE_DEFAULT_RATE_LIMIT', default: '100/1s', description: 'Requests per window for keys without their own `rateLimit`, as `<requests>/<seconds>s`.' },
+  { name: 'KEYSCOPE_AUTH_IP_LIMIT', default: '100/900s', description: 'Attempts per client IP (IPv6: per /64) at sign-in, registration, email verification and password reset, as `<attempts>/<seconds>s`. Failed sign-ins and token redemptions count; so do registrations and emails asked for.' },
   { name: 'KEYSCOPE_JOB_COSTS', default: 'STAGE=1,ENHANCE=1,PLACE_PRODUCTS=2', description: 'Credits each job kind costs.' },
   { name: 'KEYSCOPE_KEY_EXPIRING_DAYS', default: '7', description: 'Days before a key expires that `key.expiring` fires.' },
   { name: 'KEYSCOPE_SECURE_COOKIES', default: '1 in production, 0 otherwise', description: '`Secure` and `__Host-` prefixed session cookies.' },
@@ -60,12 +63,12 @@ export const configVariables: ConfigVariable[] = [
 
 export class ConfigError extends Error {}
 
-function parseRateLimit(value: string): { requests: number; windowSeconds: number } {
+function parseRateLimit(value: string, name = 'KEYSCOPE_DEFAULT_RATE_LIMIT'): { requests: number; windowSeconds: number } {
   const match = /^(\d+)\/(\d+)s$/.exec(value.trim());
-  if (!match) throw new ConfigError(`KEYSCOPE_DEFAULT_RATE_LIMIT must look like "100/1s", got "${value}"`);
+  if (!match) throw new ConfigError(`${name} must look like "100/1s", got "${value}"`);
   const requests = Number(match[1]);
   const windowSeconds = Number(match[2]);
-  if (requests < 1 || windowSeconds < 1) throw new ConfigError('KEYSCOPE_DEFAULT_RATE_LIMIT needs positive numbers');
+  if (requests < 1 || windowSeconds < 1) throw new ConfigError(`${name} needs positive numbers`);
   return { requests, windowSeconds };
 }
 
@@ -137,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: list(env.KEYSCOPE_CORS_ORIGINS),
     trustedProxies: list(env.KEYSCOPE_TRUSTED_PROXIES),
     defaultRateLimit: parseRateLimit(env.KEYSCOPE_DEFAULT_RATE_LIMIT ?? '100/1s'),
+    authIpLimit: parseRateLimit(env.KEYSCOPE_AUTH_IP_LIMIT ?? '100/900s', 'KEYSCOPE_AUTH_IP_LIMIT'),
     jobCosts: parseJobCosts(env.KEYSCOPE_JOB_COSTS ?? ''),
     keyExpiringDays: Number(env.KEYSCOPE_KEY_EXPIRING_DAYS ?? 7),
     secureCookies: flag(env.KEYSCOPE_SECURE_COOKIES, production),

@@ -5,6 +5,7 @@ import type { LastUsedTracker } from './api-keys/last-used.ts';
 import type { DatabaseHandle } from './db/connect.ts';
 import type { Db } from './db/database.ts';
 import type { Mailer } from './mail/mailer.ts';
+import type { RateLimits } from './rate-limits/rate-limits.ts';
 import type { UsageRecorder } from './usage/usage-recorder.ts';
 
 export interface Clock {
@@ -22,6 +23,7 @@ export interface AppDeps {
   keys: ApiKeyVerifier;
   lastUsed: LastUsedTracker;
   usage: UsageRecorder;
+  rateLimits: RateLimits;
   /** Names of every Query and Mutation field, for validating `allowedOperations`. */
   rootFieldNames: Set<string>;
 }

@@ -104,6 +104,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KEYSCOPE_DATA_DIR: dataDir,
     DATABASE_URL: `file:${path.join(dataDir, 'keyscope.db')}`,
     KEYSCOPE_DEFAULT_RATE_LIMIT: '100000/1s',
+    // Most files sign up many accounts from 127.0.0.1; the per-IP tests set their own limit.
+    KEYSCOPE_AUTH_IP_LIMIT: '100000/1s',
     ...overrides,
   });
 }

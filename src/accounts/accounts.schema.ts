@@ -188,7 +188,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Confirms the email with the token from the verification link.',
     args: { input: t.arg({ type: TokenInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => ({ account: await verifyEmail(ctx.app, input.token) }),
+    resolve: async (_root, { input }, ctx) => ({ account: await verifyEmail(ctx.app, input.token, ctx.state.clientIp) }),
   }),
   resendVerificationEmail: t.field({
     type: OkPayload,
@@ -196,7 +196,7 @@ builder.mutationFields((t) => ({
     description: 'Sends a new verification link (voiding the previous one) if the account exists and is unverified. Same answer either way.',
     args: { input: t.arg({ type: EmailInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      await resendVerificationEmail(ctx.app, input.email);
+      await resendVerificationEmail(ctx.app, input.email, ctx.state.clientIp);
       return { ok: true };
     },
   }),
@@ -206,7 +206,7 @@ builder.mutationFields((t) => ({
     description: 'Emails a one-hour reset link if the email has an account. Same answer either way.',
     args: { input: t.arg({ type: EmailInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      await requestPasswordReset(ctx.app, input.email);
+      await requestPasswordReset(ctx.app, input.email, ctx.state.clientIp);
       return { ok: true };
     },
   }),

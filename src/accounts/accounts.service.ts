@@ -67,6 +67,7 @@ export async function getAccount(deps: AppDeps, accountId: string): Promise<Acco
 }
 
 export async function register(deps: AppDeps, input: { email: string; password: string }, ip: string) {
+  await deps.rateLimits.accounts.registration(ip);
   const email = normaliseEmail(input.email);
   checkPasswordRules(input.password);
   const passwordHash = await hashPassword(input.password);
@@ -85,14 +86,15 @@ export async function register(deps: AppDeps, input: { email: string; password: 
 const BAD_LOGIN = 'The email or password is incorrect.';
 
 export async function login(deps: AppDeps, input: { email: string; password: string }, ip: string) {
-  let email: string;
+  let email: string | null;
   try {
     email = normaliseEmail(input.email);
   } catch {
-    await burnPasswordCheck(input.password);
-    throw unauthenticated(BAD_LOGIN);
+    email = null;
   }
-  const row = await findAccountByEmail(deps.db, email);
+  // Counted before the password is checked, so concurrent guesses (aliases) cannot slip past.
+  const attempt = await deps.rateLimits.accounts.signIn(email ?? input.email.slice(0, 254), ip);
+  const row = email === null ? undefined : await findAccountByEmail(deps.db, email);
   if (!row) {
     await burnPasswordCheck(input.password);
     throw unauthenticated(BAD_LOGIN);
@@ -101,6 +103,7 @@ export async function login(deps: AppDeps, input: { email: string; password: str
     await insertAuditEvent(deps.db, { accountId: row.id, actorType: 'session', actorId: null, action: 'login.failed', ip, at: deps.clock.now() });
     throw unauthenticated(BAD_LOGIN);
   }
+  await attempt.succeeded();
   const at = deps.clock.now();
   const { sessionId, cookies } = await deps.db.transaction().execute(async (trx) => {
     const session = await startSession(deps, trx, row.id, ip);
@@ -110,7 +113,8 @@ export async function login(deps: AppDeps, input: { email: string; password: str
   return { account: accountRowToAccount(row), cookies, sessionId };
 }
 
-export async function verifyEmail(deps: AppDeps, token: string) {
+export async function verifyEmail(deps: AppDeps, token: string, ip: string) {
+  const attempt = await deps.rateLimits.accounts.tokenRedemption(ip);
   const at = deps.clock.now();
   const accountId = await deps.db.transaction().execute(async (trx) => {
     const id = await consumeAccountToken(trx, tokenHash(deps, token), 'verify_email', at);
@@ -121,23 +125,28 @@ export async function verifyEmail(deps: AppDeps, token: string) {
     return id;
   });
   if (!accountId) throw badUserInput('This verification link is invalid, used or expired. Ask for a new one.', { field: 'token' });
+  await attempt.succeeded();
   return getAccount(deps, accountId);
 }
 
 /** Sends a new verification link if the account exists and is unverified; the answer never says which. */
-export async function resendVerificationEmail(deps: AppDeps, email: string): Promise<void> {
-  const row = await findAccountByEmail(deps.db, normaliseEmail(email));
+export async function resendVerificationEmail(deps: AppDeps, email: string, ip: string): Promise<void> {
+  const normalised = normaliseEmail(email);
+  await deps.rateLimits.accounts.emailRequest(normalised, ip);
+  const row = await findAccountByEmail(deps.db, normalised);
   if (row && row.email_verified_at === null) await sendVerificationEmail(deps, row.id, row.email);
 }
 
 /** Same answer whether or not the email has an account. */
-export async function requestPasswordReset(deps: AppDeps, email: string): Promise<void> {
-  let normalised: string;
+export async function requestPasswordReset(deps: AppDeps, email: string, ip: string): Promise<void> {
+  let normalised: string | null;
   try {
     normalised = normaliseEmail(email);
   } catch {
-    return;
+    normalised = null;
   }
+  await deps.rateLimits.accounts.emailRequest(normalised, ip);
+  if (normalised === null) return;
   const row = await findAccountByEmail(deps.db, normalised);
   if (!row) return;
   const token = await issueAccountToken(deps, row.id, 'reset_password', RESET_TTL_MS);
@@ -148,6 +157,7 @@ export async function requestPasswordReset(deps: AppDeps, email: string): Promis
 /** Sets a new password and ends every session of the account. */
 export async function resetPassword(deps: AppDeps, input: { token: string; password: string }, ip: string): Promise<void> {
   checkPasswordRules(input.password);
+  const attempt = await deps.rateLimits.accounts.tokenRedemption(ip);
   const passwordHash = await hashPassword(input.password);
   const at = deps.clock.now();
   const accountId = await deps.db.transaction().execute(async (trx) => {
@@ -159,4 +169,5 @@ export async function resetPassword(deps: AppDeps, input: { token: string; passw
     return id;
   });
   if (!accountId) throw badUserInput('This reset link is invalid, used or expired. Ask for a new one.', { field: 'token' });
+  await attempt.succeeded();
 }

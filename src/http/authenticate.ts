@@ -1,10 +1,11 @@
 // Authentication, once per request, before the body is parsed: an API key (Authorization:
 // Bearer or X-Api-Key), else the session cookies, else anonymous. A presented key that is
 // not good refuses the whole request; nothing is executed.
+import type { VerifiedApiKey } from '../api-keys/api-key-verifier.ts';
 import { ipInRanges, requestOrigin } from '../api-keys/restrictions.ts';
 import type { RequestState, Viewer } from '../context.ts';
 import type { AppDeps } from '../deps.ts';
-import { badUserInput, forbidden, requestError, unauthenticated } from '../errors.ts';
+import { badUserInput, forbidden, rateLimited, requestError, unauthenticated } from '../errors.ts';
 import { readSessionCookies, cookieNames } from '../sessions/session-cookies.ts';
 import { authenticateAccessCookie } from '../sessions/sessions.service.ts';
 
@@ -32,6 +33,19 @@ const REFUSALS = {
   expired: 'The API key has expired.',
 } as const;
 
+/** The key's request quota: headers on every keyed response, the whole request refused past it. */
+async function enforceRequestLimit(deps: AppDeps, key: VerifiedApiKey, state: RequestState): Promise<void> {
+  const decision = await deps.rateLimits.requests.consume(key.id, key.rateLimit);
+  Object.assign(state.responseHeaders, decision.headers);
+  if (!decision.allowed) {
+    const { requests, windowSeconds } = decision.limit;
+    throw requestError(
+      rateLimited(decision.resetSeconds, `This API key may make ${requests} requests per ${windowSeconds} s. Retry after ${decision.resetSeconds} s.`),
+      { 'Retry-After': String(decision.resetSeconds) },
+    );
+  }
+}
+
 export async function authenticate(deps: AppDeps, request: Request, url: URL, state: RequestState): Promise<Viewer> {
   if (url.searchParams.has('api_key') || url.searchParams.has('key')) {
     throw requestError(badUserInput('API keys are never read from the URL: send it in the Authorization or X-Api-Key header.'));
@@ -57,6 +71,7 @@ export async function authenticate(deps: AppDeps, request: Request, url: URL, st
       }
     }
     deps.lastUsed.note(apiKey.id, deps.clock.now(), state.clientIp);
+    await enforceRequestLimit(deps, apiKey, state);
     return { kind: 'apiKey', accountId: apiKey.accountId, key: apiKey };
   }
   if (cookies.access) {

@@ -124,7 +124,12 @@ export function keyscopePlugin(deps: AppDeps, resolveClientIp: ClientIpResolver)
 
     onResponse({ request, response }) {
       const state = requestStateOf(request);
-      if (!state) return;
+      if (!state) {
+        // Answered before onRequest ran (GraphiQL, CORS preflight): still give it an id.
+        const sent = request.headers.get('x-request-id');
+        response.headers.set('x-request-id', sent && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID());
+        return;
+      }
       response.headers.set('x-request-id', state.requestId);
       for (const [name, value] of Object.entries(state.responseHeaders)) response.headers.set(name, value);
       for (const cookie of state.setCookies) response.headers.append('set-cookie', cookie);
