@@ -3,8 +3,10 @@
 import type { Migration } from 'kysely';
 import * as initial from './2026-11-23T05-00-00_initial.ts';
 import * as webhookDeliveryClaims from './2026-11-24T05-00-00_webhook_delivery_claims.ts';
+import * as persistedOperations from './2026-11-25T05-00-00_persisted_operations.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-23T05-00-00_initial': initial,
   '2026-11-24T05-00-00_webhook_delivery_claims': webhookDeliveryClaims,
+  '2026-11-25T05-00-00_persisted_operations': persistedOperations,
 };

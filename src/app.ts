@@ -17,6 +17,7 @@ import { keyscopePlugin, type ServerContext } from './http/keyscope-plugin.ts';
 import { logEvent } from './http/logger.ts';
 import { armorPlugins, queryCostPlugin } from './http/query-limits.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
+import { persistedOperationsPlugin } from './persisted-operations/persisted-operations.plugin.ts';
 import { createRateLimits } from './rate-limits/rate-limits.ts';
 import { buildSchema } from './schema/index.ts';
 import { UsageRecorder } from './usage/usage-recorder.ts';
@@ -119,6 +120,7 @@ export function createApp(options: AppOptions): KeyscopeApp {
     plugins: [
       browserDefencesPlugin(graphiqlPage),
       keyscopePlugin(deps, clientIpResolver(config.trustedProxies)),
+      persistedOperationsPlugin(deps),
       introspectionGate(config),
       ...armorPlugins(),
       queryCostPlugin(deps),

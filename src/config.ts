@@ -32,6 +32,8 @@ export interface Config {
   logRequests: boolean;
   /** Introspection and GraphiQL for anonymous callers. */
   exposeSchemaToAnonymous: boolean;
+  /** LIVE API keys may run only registered (persisted) operations. */
+  persistedOnlyForLive: boolean;
 }
 
 export interface ConfigVariable {
@@ -59,6 +61,7 @@ export const configVariables: ConfigVariable[] = [
   { name: 'KEYSCOPE_KEY_EXPIRING_DAYS', default: '7', description: 'Days before a key expires that `key.expiring` fires.' },
   { name: 'KEYSCOPE_SECURE_COOKIES', default: '1 in production, 0 otherwise', description: '`Secure` and `__Host-` prefixed session cookies.' },
   { name: 'KEYSCOPE_LOG_REQUESTS', default: '1 (0 under test)', description: 'One JSON line per request on stdout.' },
+  { name: 'KEYSCOPE_PERSISTED_ONLY_FOR_LIVE', default: '0', description: '`1`: LIVE API keys may run only operations registered with `npm run keyscope -- persisted-operations register <file.json>`, sent by hash. TEST keys, sessions (GraphiQL) and anonymous callers may still send any query.' },
 ];
 
 export class ConfigError extends Error {}
@@ -146,5 +149,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: flag(env.KEYSCOPE_SECURE_COOKIES, production),
     logRequests: flag(env.KEYSCOPE_LOG_REQUESTS, nodeEnv !== 'test'),
     exposeSchemaToAnonymous: !production,
+    persistedOnlyForLive: flag(env.KEYSCOPE_PERSISTED_ONLY_FOR_LIVE, false),
   };
 }

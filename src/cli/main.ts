@@ -5,6 +5,7 @@ import { connectDatabase } from '../db/connect.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { Db } from '../db/database.ts';
 import { creditCommands } from '../credits/credits.cli.ts';
+import { persistedOperationCommands } from '../persisted-operations/persisted-operations.cli.ts';
 
 export type Command = (db: Db, args: string[], out: (line: string) => void) => Promise<void>;
 
@@ -18,6 +19,8 @@ const USAGE = `Usage: npm run keyscope -- <command>
   credits check                             prove every balance equals the sum of its ledger
   claim-code create --amount <n> [--max-redemptions <k>] [--expires <ISO date | days>]
                                             make a claim code (printed alone on the last line)
+  persisted-operations register <file.json>
+                                            register operations by SHA-256 (codegen's persisted-documents.json)
 `;
 
 async function migrate(db: Db, _args: string[], out: (line: string) => void): Promise<void> {
@@ -26,7 +29,7 @@ async function migrate(db: Db, _args: string[], out: (line: string) => void): Pr
   out(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
 }
 
-export const commands: Record<string, Command> = { migrate, ...creditCommands };
+export const commands: Record<string, Command> = { migrate, ...creditCommands, ...persistedOperationCommands };
 
 export async function runCli(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });

@@ -204,6 +204,14 @@ export interface AuditEventsTable {
   created_at: number;
 }
 
+export interface PersistedOperationsTable {
+  /** SHA-256 (hex) of `document`, exactly as clients send it in `extensions.persistedQuery.sha256Hash`. */
+  hash: string;
+  document: string;
+  operation_name: string | null;
+  created_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   sessions: SessionsTable;
@@ -221,6 +229,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   usage_daily: UsageDailyTable;
   audit_events: AuditEventsTable;
+  persisted_operations: PersistedOperationsTable;
 }
 
 export type Db = Kysely<Database>;

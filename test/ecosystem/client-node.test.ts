@@ -53,7 +53,7 @@ describe('examples/client-node', () => {
   });
 
   it('is what `npm run codegen` generates from the committed schema.graphql and operations', async () => {
-    const outputs = await generate(clientCodegenConfig(), false);
+    const outputs = (await generate(clientCodegenConfig(), false)) as { filename: string; content: string }[];
     const generatedDir = path.join(ROOT, GENERATED_DIR);
     const expected = new Map(outputs.map((o) => [path.resolve(ROOT, o.filename), o.content]));
     const committed = readdirSync(generatedDir).map((name) => path.join(generatedDir, name));
