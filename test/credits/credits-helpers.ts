@@ -4,6 +4,9 @@ import { sql } from 'kysely';
 import { commands } from '../../src/cli/main.ts';
 import type { TestApp } from '../harness.ts';
 
+/** Ids order rows by millisecond: a pause keeps consecutive writes in distinct ones where a test checks their order. */
+export const tick = () => new Promise((resolve) => setTimeout(resolve, 2));
+
 export const CREATE_JOB = 'mutation($input: CreateJobInput!) { createJob(input: $input) { job { id kind status cost charged } } }';
 export const CREDITS = '{ credits { balance environment } }';
 

@@ -13,6 +13,7 @@ import {
   ledgerOf,
   operator,
   subscribeWebhook,
+  tick,
 } from './credits-helpers.ts';
 
 let t: TestApp;
@@ -269,6 +270,7 @@ describe('operator command line', () => {
     await expect(grant(t, owner.email, 0)).rejects.toThrow(/amount/);
     await expect(operator(t, ['credits', 'grant', '--email', owner.email, '--amount=-3'])).rejects.toThrow(/amount/);
     await grant(t, owner.email, 5);
+    await tick();
     await expect(operator(t, ['credits', 'correct', '--email', owner.email, '--amount=-6', '--reason', 'x'])).rejects.toThrow(/negative/);
     await expect(operator(t, ['credits', 'correct', '--email', owner.email, '--amount=-2'])).rejects.toThrow(/reason/);
     await operator(t, ['credits', 'correct', '--email', owner.email, '--amount=-2', '--reason', 'double grant']);
@@ -320,6 +322,7 @@ describe('settings', () => {
     expect((await t.gql('{ settings { lowBalanceThreshold } }', { session: owner.jar })).body.data.settings).toEqual({ lowBalanceThreshold: null });
     expect((await t.gql(UPDATE, { variables: { v: 10 }, session: owner.jar })).body.data.updateSettings.settings.lowBalanceThreshold).toBe(10);
     expect((await t.gql('mutation { updateSettings(input: {}) { settings { lowBalanceThreshold } } }', { session: owner.jar })).body.data.updateSettings.settings.lowBalanceThreshold).toBe(10);
+    await tick();
     expect((await t.gql(UPDATE, { variables: { v: null }, session: owner.jar })).body.data.updateSettings.settings.lowBalanceThreshold).toBeNull();
     const negative = await t.gql(UPDATE, { variables: { v: -1 }, session: owner.jar });
     expect(negative.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'lowBalanceThreshold' });
@@ -340,6 +343,7 @@ describe('credit ledger query', () => {
     await grant(t, owner.email, 3);
     await grant(t, stranger.email, 9);
     const key = await createKey(t, owner);
+    await tick();
     await t.gql(CREATE_JOB, { key: key.secret, variables: { input: { kind: 'STAGE' } } });
     const res = await t.gql('{ creditLedger(first: 10) { edges { node { kind amount balanceAfter keyId jobId actor } } } }', { session: owner.jar });
     const nodes = res.body.data.creditLedger.edges.map((e: { node: unknown }) => e.node);
