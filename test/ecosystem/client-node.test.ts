@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { generate } from '@graphql-codegen/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATED_DIR, clientCodegenConfig } from '../../examples/client-node/codegen.ts';
+import { grantCredits } from '../../src/credits/credits.service.ts';
 import { type Signup, type TestApp, createKey, createTestApp, signUp } from '../harness.ts';
 import { type Listening, listen } from '../listen.ts';
 
@@ -71,19 +72,43 @@ describe('examples/client-node', () => {
     expect(result.stdout).toBe('');
   });
 
-  it('calls a live server with a key and prints what it is', async () => {
-    const key = await createKey(t, owner, { environment: 'TEST', scope: 'READ' });
+  it('calls a live server with a TEST key: who it is, the balance, and a job that is not charged', async () => {
+    const key = await createKey(t, owner, { environment: 'TEST', scope: 'READ_WRITE' });
     const result = await runExample(server.graphqlUrl, key.secret);
     expect(result.stderr).toBe('');
-    expect(result.stdout).toBe('viewer: API_KEY TEST READ\n');
+    expect(result.stdout).toMatch(/^viewer: API_KEY TEST READ_WRITE\ncredits: 0 \(TEST\)\ncreateJob: job_\w+ STAGE QUEUED cost=1 charged=0 remaining=0\n$/);
     expect(result.code).toBe(0);
+    const jobs = await t.database.db.selectFrom('jobs').select(['key_id', 'environment', 'charged']).where('key_id', '=', key.id).execute();
+    expect(jobs).toEqual([{ key_id: key.id, environment: 'TEST', charged: 0 }]);
   });
 
-  it('switches on the generated ErrorCode: a field outside the key scope is FORBIDDEN with the scope it needs', async () => {
-    const key = await createKey(t, owner, { environment: 'TEST', scope: 'WRITE' });
-    const result = await runExample(server.graphqlUrl, key.secret);
-    expect(result.stdout).toContain('viewer: error FORBIDDEN: this key lacks the READ scope\n');
-    expect(result.code).toBe(1);
+  it('is charged with a LIVE key, and reads PAYMENT_REQUIRED from the generated enum once the credits run out', async () => {
+    const key = await createKey(t, owner, { environment: 'LIVE', scope: 'READ_WRITE' });
+    await grantCredits({ db: t.database.db, clock: t.clock }, { email: owner.email, amount: 2 });
+    const env = { KEYSCOPE_JOB_KIND: 'PLACE_PRODUCTS' };
+    const paid = await runExample(server.graphqlUrl, key.secret, env);
+    expect(paid.stdout).toMatch(/^viewer: API_KEY LIVE READ_WRITE\ncredits: 2 \(LIVE\)\ncreateJob: job_\w+ PLACE_PRODUCTS QUEUED cost=2 charged=2 remaining=0\n$/);
+    expect(paid.code).toBe(0);
+    const ledger = await t.database.db.selectFrom('credit_ledger').select(['kind', 'amount']).where('key_id', '=', key.id).execute();
+    expect(ledger).toEqual([{ kind: 'debit', amount: -2 }]);
+    const refused = await runExample(server.graphqlUrl, key.secret, env);
+    expect(refused.stdout).toBe(
+      'viewer: API_KEY LIVE READ_WRITE\ncredits: 0 (LIVE)\ncreateJob: error PAYMENT_REQUIRED: not enough credits: 0 left, 2 needed\n',
+    );
+    expect(refused.code).toBe(1);
+  });
+
+  it('reads FORBIDDEN with the scope a field needs', async () => {
+    const readOnly = await createKey(t, owner, { environment: 'TEST', scope: 'READ' });
+    const read = await runExample(server.graphqlUrl, readOnly.secret);
+    expect(read.stdout).toBe('viewer: API_KEY TEST READ\ncredits: 0 (TEST)\ncreateJob: error FORBIDDEN: this key lacks the WRITE scope\n');
+    expect(read.code).toBe(1);
+    const writeOnly = await createKey(t, owner, { environment: 'TEST', scope: 'WRITE' });
+    const write = await runExample(server.graphqlUrl, writeOnly.secret);
+    expect(write.stdout).toMatch(
+      /^viewer: error FORBIDDEN: this key lacks the READ scope\ncredits: error FORBIDDEN: this key lacks the READ scope\ncreateJob: job_\w+ STAGE QUEUED cost=1 charged=0 remaining=0\n$/,
+    );
+    expect(write.code).toBe(1);
   });
 
   it('stops at UNAUTHENTICATED when the key is revoked', async () => {

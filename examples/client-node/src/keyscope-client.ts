@@ -16,6 +16,8 @@ export interface KeyscopeResult<TData> {
   status: number;
   data: TData | null;
   errors: KeyscopeError[];
+  /** Response extensions, e.g. `credits: { charged, remaining }` after a metered mutation. */
+  extensions: Record<string, unknown>;
   requestId: string | null;
 }
 
@@ -71,7 +73,7 @@ export class KeyscopeClient {
     if (!type.includes('json')) {
       throw new Error(`Keyscope answered HTTP ${response.status} with ${type || 'no content type'}, not GraphQL`);
     }
-    const payload = (await response.json()) as { data?: TData | null; errors?: WireError[] };
+    const payload = (await response.json()) as { data?: TData | null; errors?: WireError[]; extensions?: Record<string, unknown> };
     return {
       status: response.status,
       data: payload.data ?? null,
@@ -81,6 +83,7 @@ export class KeyscopeClient {
         extensions: error.extensions ?? {},
         path: error.path,
       })),
+      extensions: payload.extensions ?? {},
       requestId: response.headers.get('x-request-id'),
     };
   }

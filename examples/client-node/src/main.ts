@@ -2,7 +2,11 @@
 // typed operations, and handling every error code the schema declares.
 //
 //   KEYSCOPE_URL=http://localhost:4000/graphql KEYSCOPE_API_KEY=sk_test_… npx tsx examples/client-node/src/main.ts
-import { ErrorCode, ViewerDocument } from './generated/graphql.ts';
+//
+// KEYSCOPE_PERSISTED=1 sends only each operation's hash (for deployments that limit LIVE
+// keys to registered operations); KEYSCOPE_JOB_KIND picks the job to create (default STAGE).
+import { randomUUID } from 'node:crypto';
+import { CreateJobDocument, CreditsDocument, ErrorCode, JobKind, ViewerDocument } from './generated/graphql.ts';
 import { type KeyscopeError, KeyscopeClient, type KeyscopeResult } from './keyscope-client.ts';
 
 /** What to tell the operator for each code: a switch over the generated enum, checked exhaustively. */
@@ -44,6 +48,13 @@ function reportErrors(step: string, result: KeyscopeResult<unknown>): boolean {
   return result.errors.length > 0 && result.data === null && result.status >= 400;
 }
 
+function jobKind(value: string | undefined): JobKind {
+  const kinds = Object.values(JobKind) as string[];
+  if (value === undefined) return JobKind.Stage;
+  if (!kinds.includes(value)) throw new Error(`KEYSCOPE_JOB_KIND must be one of ${kinds.join(', ')}`);
+  return value as JobKind;
+}
+
 async function main(): Promise<number> {
   const url = process.env.KEYSCOPE_URL ?? 'http://localhost:4000/graphql';
   const apiKey = process.env.KEYSCOPE_API_KEY;
@@ -57,9 +68,29 @@ async function main(): Promise<number> {
   const viewer = await client.execute(ViewerDocument);
   if (reportErrors('viewer', viewer)) return 1;
   failed ||= viewer.errors.length > 0;
-  const key = viewer.data?.viewer?.apiKey;
   if (viewer.data?.viewer) {
+    const key = viewer.data.viewer.apiKey;
     process.stdout.write(`viewer: ${viewer.data.viewer.authMethod} ${key ? `${key.environment} ${key.scope}` : ''}\n`);
+  }
+
+  const credits = await client.execute(CreditsDocument);
+  if (reportErrors('credits', credits)) return 1;
+  failed ||= credits.errors.length > 0;
+  if (credits.data?.credits) process.stdout.write(`credits: ${credits.data.credits.balance} (${credits.data.credits.environment})\n`);
+
+  // One idempotency key per logical job: a retry after a network failure would reuse it and
+  // be charged once.
+  const created = await client.execute(CreateJobDocument, {
+    input: { kind: jobKind(process.env.KEYSCOPE_JOB_KIND), input: { example: true }, idempotencyKey: randomUUID() },
+  });
+  if (reportErrors('createJob', created)) return 1;
+  failed ||= created.errors.length > 0;
+  const job = created.data?.createJob?.job;
+  if (job) {
+    const report = created.extensions.credits as { charged?: number; remaining?: number } | undefined;
+    process.stdout.write(
+      `createJob: ${job.id} ${job.kind} ${job.status} cost=${job.cost} charged=${job.charged}${report ? ` remaining=${report.remaining}` : ''}\n`,
+    );
   }
 
   return failed ? 1 : 0;

@@ -15,12 +15,24 @@ import * as types from './graphql.ts';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "mutation CreateJob($input: CreateJobInput!) {\n  createJob(input: $input) {\n    job {\n      id\n      kind\n      status\n      cost\n      charged\n    }\n  }\n}": typeof types.CreateJobDocument,
+    "query Credits {\n  credits {\n    balance\n    environment\n  }\n}": typeof types.CreditsDocument,
     "query Viewer {\n  viewer {\n    authMethod\n    account {\n      id\n    }\n    apiKey {\n      id\n      name\n      scope\n      environment\n    }\n  }\n}": typeof types.ViewerDocument,
 };
 const documents: Documents = {
+    "mutation CreateJob($input: CreateJobInput!) {\n  createJob(input: $input) {\n    job {\n      id\n      kind\n      status\n      cost\n      charged\n    }\n  }\n}": types.CreateJobDocument,
+    "query Credits {\n  credits {\n    balance\n    environment\n  }\n}": types.CreditsDocument,
     "query Viewer {\n  viewer {\n    authMethod\n    account {\n      id\n    }\n    apiKey {\n      id\n      name\n      scope\n      environment\n    }\n  }\n}": types.ViewerDocument,
 };
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CreateJob($input: CreateJobInput!) {\n  createJob(input: $input) {\n    job {\n      id\n      kind\n      status\n      cost\n      charged\n    }\n  }\n}"): typeof import('./graphql.ts').CreateJobDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query Credits {\n  credits {\n    balance\n    environment\n  }\n}"): typeof import('./graphql.ts').CreditsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -298,6 +298,18 @@ export enum WebhookFailureReason {
   WebhookDisabled = 'WEBHOOK_DISABLED'
 }
 
+export type CreateJobMutationVariables = Exact<{
+  input: CreateJobInput;
+}>;
+
+
+export type CreateJobMutation = { __typename?: 'Mutation', createJob?: { __typename?: 'CreateJobPayload', job: { __typename?: 'Job', id: string, kind: JobKind, status: JobStatus, cost: number, charged: number } } | null };
+
+export type CreditsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CreditsQuery = { __typename?: 'Query', credits?: { __typename?: 'CreditBalance', balance: number, environment: Environment } | null };
+
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -322,6 +334,27 @@ export class TypedDocumentString<TResult, TVariables>
   }
 }
 
+export const CreateJobDocument = new TypedDocumentString(`
+    mutation CreateJob($input: CreateJobInput!) {
+  createJob(input: $input) {
+    job {
+      id
+      kind
+      status
+      cost
+      charged
+    }
+  }
+}
+    `, {"hash":"756fa3488edb59dde1e6a81679fd5d5d393d8a5f29b645a0eb1fc524a2523497"}) as unknown as TypedDocumentString<CreateJobMutation, CreateJobMutationVariables>;
+export const CreditsDocument = new TypedDocumentString(`
+    query Credits {
+  credits {
+    balance
+    environment
+  }
+}
+    `, {"hash":"d87a0b9185f9e67dd2efdd17898d3406b25a3210d856a496da52f19526510792"}) as unknown as TypedDocumentString<CreditsQuery, CreditsQueryVariables>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
