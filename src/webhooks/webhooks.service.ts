@@ -4,7 +4,7 @@ import { findApiKey } from '../api-keys/api-keys.queries.ts';
 import { actorOf } from '../audit/actor.ts';
 import { insertAuditEvent } from '../audit/audit.queries.ts';
 import type { RequestState } from '../context.ts';
-import type { DbOrTrx, WebhooksTable } from '../db/database.ts';
+import type { DbOrTrx, WebhookAttemptsTable, WebhooksTable } from '../db/database.ts';
 import type { AppDeps } from '../deps.ts';
 import { badUserInput, conflict, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -50,18 +50,20 @@ function checkEvents(events: string[]): string[] {
   return chosen;
 }
 
-/** The key must be the account's and not revoked. */
-async function liveKeyOf(db: DbOrTrx, accountId: string, keyId: string) {
+/** The account's key; another account's is NOT_FOUND. */
+async function ownedKey(db: DbOrTrx, accountId: string, keyId: string) {
   const key = await findApiKey(db, accountId, keyId);
   if (!key) throw notFound('API key');
-  if (key.revoked_at !== null) throw conflict('This key is revoked; its webhook can no longer be changed.');
   return key;
+}
+
+function refuseRevoked(key: { revoked_at: number | null }): void {
+  if (key.revoked_at !== null) throw conflict('This key is revoked; its webhook can no longer be changed.');
 }
 
 /** The key and its webhook; NOT_FOUND for another account's key or a key without one. */
 async function webhookOf(db: DbOrTrx, accountId: string, keyId: string) {
-  const key = await findApiKey(db, accountId, keyId);
-  if (!key) throw notFound('API key');
+  const key = await ownedKey(db, accountId, keyId);
   const webhook = await findWebhookForKey(db, accountId, keyId);
   if (!webhook) throw notFound('Webhook');
   return { key, webhook };
@@ -83,7 +85,7 @@ export async function setWebhook(deps: AppDeps, state: RequestState, accountId: 
   const enabled = input.enabled ?? true;
   const at = deps.clock.now();
   return deps.db.transaction().execute(async (trx) => {
-    await liveKeyOf(trx, accountId, input.keyId);
+    refuseRevoked(await ownedKey(trx, accountId, input.keyId));
     const existing = await findWebhookForKey(trx, accountId, input.keyId);
     const metadata = { keyId: input.keyId, url, events, enabled };
     if (existing) {
@@ -137,7 +139,7 @@ export async function rotateWebhookSecret(deps: AppDeps, state: RequestState, ac
   const at = deps.clock.now();
   return deps.db.transaction().execute(async (trx) => {
     const { key, webhook } = await webhookOf(trx, accountId, input.keyId);
-    if (key.revoked_at !== null) throw conflict('This key is revoked; its webhook can no longer be changed.');
+    refuseRevoked(key);
     const signingSecret = generateSigningSecret();
     const changes = {
       secret_enc: encryptSigningSecret(deps.config.serverSecret, webhook.id, signingSecret),
@@ -175,18 +177,13 @@ export async function sendTestWebhook(deps: AppDeps, accountId: string, keyId: s
 /** The key's deliveries, newest first, each with every attempt. */
 export async function listWebhookDeliveries(deps: AppDeps, accountId: string, keyId: string, args: PageArgs): Promise<Page<WebhookDelivery>> {
   const { limit, afterId } = pageWindow(args);
-  if (!(await findApiKey(deps.db, accountId, keyId))) throw notFound('API key');
+  await ownedKey(deps.db, accountId, keyId);
   const rows = await listDeliveryRows(deps.db, accountId, keyId, limit, afterId);
-  const page = rows.slice(0, limit);
-  const attempts = await listAttemptRows(
-    deps.db,
-    page.map((r) => r.id),
-  );
-  const deliveries = rows.map((row) =>
-    deliveryRowToDelivery(
-      row,
-      attempts.filter((a) => a.delivery_id === row.id),
-    ),
-  );
+  // `rows` holds one more than the page (toPage reads hasNextPage from it); its attempts are not needed.
+  const attemptsOf = new Map<string, WebhookAttemptsTable[]>();
+  for (const attempt of await listAttemptRows(deps.db, rows.slice(0, limit).map((r) => r.id))) {
+    attemptsOf.set(attempt.delivery_id, [...(attemptsOf.get(attempt.delivery_id) ?? []), attempt]);
+  }
+  const deliveries = rows.map((row) => deliveryRowToDelivery(row, attemptsOf.get(row.id) ?? []));
   return toPage(deliveries, limit, (d) => d.id);
 }
