@@ -1,17 +1,30 @@
-import { Migrator, type MigrationResultSet } from 'kysely';
+import { Migrator, type MigrationResultSet, PostgresAdapter, sql } from 'kysely';
 import { migrations } from '../../migrations/index.ts';
 import type { Db } from './database.ts';
+
+/**
+ * The PostgreSQL schema that unqualified names resolve to (the search_path's first existing
+ * schema, e.g. from `?options=-c search_path=…` in DATABASE_URL); undefined on SQLite.
+ */
+async function currentPgSchema(db: Db): Promise<string | undefined> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  return rows[0]?.schema ?? undefined;
+}
 
 /**
  * Brings the schema up to date. Kysely takes a lock around the run (an advisory lock on
  * PostgreSQL), so several instances may call this at once.
  */
 export async function migrateToLatest(db: Db, options: { pgSchema?: string } = {}): Promise<MigrationResultSet> {
+  // The bookkeeping tables are always named with their schema: without one, Kysely's
+  // "does kysely_migration exist?" check matches that table in ANY schema of the database
+  // (another Keyscope's, say) and then fails to find its own.
+  const schema = options.pgSchema ?? (await currentPgSchema(db));
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
-    // With a schema of its own (tests), the bookkeeping tables must live there too.
-    ...(options.pgSchema ? { migrationTableSchema: options.pgSchema } : {}),
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const result = await migrator.migrateToLatest();
   if (result.error) throw result.error;
