@@ -7,6 +7,7 @@ import { purgeIdempotencyKeys } from '../credits/idempotency.queries.ts';
 import { IDEMPOTENCY_TTL_MS } from '../credits/metering.service.ts';
 import type { AppDeps } from '../deps.ts';
 import { logEvent } from '../http/logger.ts';
+import { type PollingLoop, startPolling } from '../polling-loop.ts';
 import { type JobKind, type JobOutcome, type JobProcessor, jobProcessor } from './job-processor.ts';
 import { type JobRow, claimJob, findDueJobIds } from './jobs.queries.ts';
 import { finishClaimedJob } from './jobs.service.ts';
@@ -77,20 +78,13 @@ export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = 
   return claimed.length;
 }
 
-export interface JobWorker {
-  stop(): Promise<void>;
-}
-
-export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): JobWorker {
-  const interval = options.pollIntervalMs ?? 500;
+export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): PollingLoop {
   const concurrency = options.jobConcurrency ?? 4;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let pass: Promise<void> | undefined;
   let lastPurge = Number.NEGATIVE_INFINITY;
-
-  const runPass = async (): Promise<boolean> => {
-    try {
+  return startPolling(
+    'job_worker',
+    options.pollIntervalMs ?? 500,
+    async () => {
       const now = deps.clock.now();
       if (now - lastPurge >= PURGE_EVERY_MS) {
         lastPurge = now;
@@ -98,28 +92,7 @@ export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): J
       }
       // A full batch means there may be more waiting: go again at once.
       return (await processDueJobs(deps, options)) >= concurrency;
-    } catch (error) {
-      logEvent('job_worker_failed', { error: error instanceof Error ? error.name : 'unknown' });
-      return false;
-    }
-  };
-
-  const schedule = (delay: number) => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      pass = runPass().then((more) => {
-        pass = undefined;
-        schedule(more ? 0 : interval);
-      });
-    }, delay);
-  };
-  schedule(0);
-
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await pass;
     },
-  };
+    0,
+  );
 }

@@ -3,7 +3,7 @@
 // transaction. The mark is a conditional UPDATE, so with several instances scanning the
 // same database the event is queued once per key.
 import type { AppDeps } from '../deps.ts';
-import { type PollingLoop, startPolling } from './polling.ts';
+import { type PollingLoop, startPolling } from '../polling-loop.ts';
 import { enqueueWebhookEvent } from './webhook-outbox.ts';
 import { keysExpiringBefore, markKeyExpiringNotified } from './webhooks.queries.ts';
 

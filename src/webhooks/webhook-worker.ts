@@ -9,7 +9,7 @@ import type { WebhookDeliveriesTable, WebhooksTable } from '../db/database.ts';
 import type { AppDeps } from '../deps.ts';
 import { logEvent } from '../http/logger.ts';
 import { newId } from '../ids.ts';
-import { type PollingLoop, startPolling } from './polling.ts';
+import { type PollingLoop, startPolling } from '../polling-loop.ts';
 import { type SendResult, postWebhook } from './webhook-sender.ts';
 import { decryptSigningSecret, signDelivery } from './webhook-secrets.ts';
 import {

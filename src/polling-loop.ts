@@ -1,7 +1,7 @@
 // A loop for background work: run a pass, wait, run again; a pass that reports more work
 // waiting runs again at once. `stop()` lets the current pass finish. A pass that throws is
 // logged (by name only) and the loop goes on.
-import { logEvent } from '../http/logger.ts';
+import { logEvent } from './http/logger.ts';
 
 export interface PollingLoop {
   stop(): Promise<void>;
