@@ -1,6 +1,6 @@
 // createApp(options) -> the Yoga server and what it is made of. Tests use it without a port;
 // main.ts puts it behind node:http.
-import { GraphQLError, NoSchemaIntrospectionCustomRule, isObjectType } from 'graphql';
+import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule, isObjectType } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
 import { ApiKeyVerifier } from './api-keys/api-key-verifier.ts';
@@ -108,6 +108,11 @@ export function createApp(options: AppOptions): KeyscopeApp {
         // Our coded refusals and graphql's own (syntax, validation, variables) pass through;
         // the located error keeps the original's extensions and adds the path.
         if (error instanceof GraphQLError && (!original || isKeyscopeError(original))) return error;
+        // A variable that does not fit its type: graphql-js keeps the coercion failure as the
+        // original error; it is the client's input, not a fault.
+        if (error instanceof GraphQLError && error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION) {
+          return new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: 'BAD_USER_INPUT' } });
+        }
         logEvent('internal_error', {
           name: original instanceof Error ? original.name : typeof original,
           message: original instanceof Error ? original.message.slice(0, 200) : undefined,
