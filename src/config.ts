@@ -34,6 +34,8 @@ export interface Config {
   exposeSchemaToAnonymous: boolean;
   /** LIVE API keys may run only registered (persisted) operations. */
   persistedOnlyForLive: boolean;
+  /** Apply pending migrations when the server starts (always on SQLite). */
+  migrateOnStart: boolean;
 }
 
 export interface ConfigVariable {
@@ -61,6 +63,7 @@ export const configVariables: ConfigVariable[] = [
   { name: 'KEYSCOPE_KEY_EXPIRING_DAYS', default: '7', description: 'Days before a key expires that `key.expiring` fires.' },
   { name: 'KEYSCOPE_SECURE_COOKIES', default: '1 in production, 0 otherwise', description: '`Secure` and `__Host-` prefixed session cookies.' },
   { name: 'KEYSCOPE_LOG_REQUESTS', default: '1 (0 under test)', description: 'One JSON line per request on stdout.' },
+  { name: 'KEYSCOPE_MIGRATE_ON_START', default: '0 (SQLite always migrates)', description: '`1`: a PostgreSQL server applies pending migrations at start-up (safe from several instances at once: they take a lock). Otherwise run `npm run keyscope -- migrate` before starting the new version.' },
   { name: 'KEYSCOPE_PERSISTED_ONLY_FOR_LIVE', default: '0', description: '`1`: LIVE API keys may run only operations registered with `npm run keyscope -- persisted-operations register <file.json>`, sent by hash. TEST keys, sessions (GraphiQL) and anonymous callers may still send any query.' },
 ];
 
@@ -150,5 +153,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logRequests: flag(env.KEYSCOPE_LOG_REQUESTS, nodeEnv !== 'test'),
     exposeSchemaToAnonymous: !production,
     persistedOnlyForLive: flag(env.KEYSCOPE_PERSISTED_ONLY_FOR_LIVE, false),
+    migrateOnStart: flag(env.KEYSCOPE_MIGRATE_ON_START, false),
   };
 }

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const database = connectDatabase(config.databaseUrl);
   // The embedded default migrates itself; PostgreSQL deployments migrate explicitly
   // (`npm run keyscope -- migrate`) unless they opt in the same way.
-  if (database.dialect === 'sqlite' || process.env.KEYSCOPE_MIGRATE_ON_START === '1') await migrateToLatest(database.db);
+  if (database.dialect === 'sqlite' || config.migrateOnStart) await migrateToLatest(database.db);
   const app = createApp({ config, database });
   const workers = startWorkers(app.deps);
 
