@@ -214,6 +214,17 @@ async function send(request: Sent): Promise<void> {
   }
 }
 
+describe('what the fuzzer found', () => {
+  it('a variable that does not fit its input type is BAD_USER_INPUT, not a masked server error', async () => {
+    const res = await t.gql('mutation F($input: SetWebhookInput!) { setWebhook(input: $input) { __typename } }', { variables: { input: {} }, session: owner.jar });
+    expect(res.body.errors.length).toBeGreaterThan(0);
+    for (const error of res.body.errors) {
+      expect(error.extensions.code).toBe('BAD_USER_INPUT');
+      expect(error.message).toMatch(/^Variable "\$input" got invalid value/);
+    }
+  });
+});
+
 describe('fuzzing the HTTP surface', () => {
   it('random and mangled documents, random bodies and methods', async () => {
     await fc.assert(
