@@ -1,60 +1,27 @@
 // The real process: `src/main.ts` on the embedded SQLite default migrates itself, serves,
 // and on SIGTERM finishes what is in flight, writes batched counters and exits cleanly.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PASSWORD, TEST_SECRET } from '../harness.ts';
+import { type KeyscopeProcess, startKeyscopeProcess } from '../processes.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'keyscope-process-'));
-let child: ChildProcess | undefined;
-afterAll(() => {
-  child?.kill('SIGKILL');
+let server: KeyscopeProcess | undefined;
+afterAll(async () => {
+  await server?.stop(1_000);
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitForHealth(base: string, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('server did not answer /health');
-}
 
 // SQLite only: it is the embedded default's start-up that is under test.
 describe.skipIf(Boolean(process.env.TEST_DATABASE_URL))('the server process', () => {
   it('starts on SQLite, and on SIGTERM exits 0 after writing lastUsedAt', async () => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    let output = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, NODE_ENV: 'development', PORT: String(port), KEYSCOPE_DATA_DIR: dataDir, KEYSCOPE_SECRET: TEST_SECRET, DATABASE_URL: '', KEYSCOPE_DEFAULT_RATE_LIMIT: '1000/1s' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child?.on('exit', (code) => resolve(code)));
-    await waitForHealth(base, Date.now() + 20_000);
-
+    server = await startKeyscopeProcess({ NODE_ENV: 'development', KEYSCOPE_DATA_DIR: dataDir, KEYSCOPE_SECRET: TEST_SECRET, KEYSCOPE_DEFAULT_RATE_LIMIT: '1000/1s' });
+    const url = server.graphqlUrl;
     const gql = async (query: string, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-keyscope-csrf': '1', ...headers }, body: JSON.stringify({ query }) });
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-keyscope-csrf': '1', ...headers }, body: JSON.stringify({ query }) });
       return { res, body: await res.json() };
     };
     const reg = await gql(`mutation { register(input: { email: "proc@example.com", password: "${PASSWORD}" }) { account { id } } }`);
@@ -64,8 +31,8 @@ describe.skipIf(Boolean(process.env.TEST_DATABASE_URL))('the server process', ()
     const used = await gql('{ viewer { authMethod } }', { authorization: `Bearer ${secret}` });
     expect(used.body.data.viewer.authMethod).toBe('API_KEY');
 
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await server.stop()).toBe(0);
+    const output = server.output();
     expect(output).toContain('"event":"stopped"');
     // Credentials never reach the log.
     expect(output).not.toContain(secret);
