@@ -1,0 +1,561 @@
+// `npm run bench`: the load benchmark of issue 7. One bounded run on loopback: a bare
+// graphql-yoga + Pothos `{ hello }` server (the baseline) and Keyscope on a fresh SQLite
+// database (then PostgreSQL when BENCH_DATABASE_URL is set), each server a child pinned to
+// core 0, this process (autocannon) on core 1. Prints one table and writes it to
+// bench/results/latest.md, with the raw figures in bench/results/latest.json.
+//
+//   npm run bench                 # ~2.5 minutes with PostgreSQL, less without
+//   npm run bench -- --long       # the RSS run of scenario 2 lasts 60 s instead of 20 s
+//   npm run bench -- --quick      # shorter phases, for trying the harness (figures are rough)
+//   npm run bench -- --profile    # node --cpu-prof of the servers under scenarios 1, 2 and 6
+//   npm run bench -- --only 2,6   # just those rows
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { connectDatabase } from '../src/db/connect.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { type LedgerCheck, checkLedger } from './ledger-check.ts';
+import { type LoadRequest, type LoadResult, measure, rssMb } from './load.ts';
+import { type ServerChild, freePort, killAllServers, pinSelfToCore1, pinning, startServer } from './processes.ts';
+import { formatSummary, summariseProfile } from './profile-summary.ts';
+import { type Session, createKeys, grantCredits, registerVerified } from './seed.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    long: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+});
+
+/** `--only 2,6` runs just those rows (for working on one path; the table is then partial). */
+const only = flags.only ? new Set(flags.only.split(',').map((s) => s.trim())) : null;
+const selected = (scenario: string) => !only || only.has(scenario);
+
+const HARD_LIMIT_MS = 6 * 60_000;
+const WARMUP_S = flags.quick ? 1 : 2;
+const MEASURE_S = flags.quick ? 3 : 5;
+const SOAK_S = flags.long ? 60 : flags.quick ? 6 : 20;
+const PROFILE_S = 10;
+const CONNECTIONS = 10;
+const READ_KEYS = 1_000;
+const HOT_KEYS = 10;
+const GRANT = 10_000_000;
+const RATE_LIMIT = '1000000/1s';
+const ROOT = path.resolve(import.meta.dirname, '..');
+const RESULTS = path.join(ROOT, 'bench', 'results');
+const TSX = ['--import', 'tsx'];
+
+type Db = 'sqlite' | 'postgres' | '—';
+
+interface Row {
+  scenario: string;
+  title: string;
+  db: Db;
+  result: LoadResult | null;
+  /** The baseline run measured just before this row; its ratios are to it. */
+  pair: LoadResult | null;
+  missing?: string;
+  note?: string;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------- scenarios
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const body = (query: string) => JSON.stringify({ query });
+const Q = {
+  hello: body('{ hello }'),
+  viewer: body('{ viewer { apiKey { id scope } } }'),
+  credits: body('{ credits { balance } }'),
+  createJob: body('mutation { createJob(input: { kind: STAGE }) { job { id status } } }'),
+};
+const keyed = (keys: string[], query: string): LoadRequest[] =>
+  keys.map((key) => ({ headers: { ...JSON_HEADERS, authorization: `Bearer ${key}` }, body: query }));
+const ok = (needle: string) => (status: number, text: string) => status === 200 && text.includes(needle) && !text.includes('"errors"');
+
+/** A key of the right shape whose checksum is wrong: refused before any look-up. */
+function badChecksum(key: string): string {
+  const last = key.at(-1) === 'A' ? 'B' : 'A';
+  return key.slice(0, -1) + last;
+}
+
+// ---------------------------------------------------------------------------- servers
+
+interface KeyscopeTarget {
+  db: Exclude<Db, '—'>;
+  env: Record<string, string>;
+  /** DATABASE_URL for the operator command line (PostgreSQL: with the schema's search_path). */
+  cliEnv: Record<string, string>;
+  mailDir: string;
+  openDb(): ReturnType<typeof connectDatabase>;
+  cleanup(): Promise<void>;
+}
+
+function keyscopeEnv(dataDir: string) {
+  return {
+    NODE_ENV: 'production',
+    KEYSCOPE_SECRET: randomBytes(32).toString('base64url'),
+    KEYSCOPE_DATA_DIR: dataDir,
+    MAIL_DIR: path.join(dataDir, 'mail'),
+    KEYSCOPE_DEFAULT_RATE_LIMIT: RATE_LIMIT,
+    KEYSCOPE_LOG_REQUESTS: '1',
+  };
+}
+
+async function sqliteTarget(): Promise<KeyscopeTarget> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'keyscope-bench-'));
+  const url = `file:${path.join(dataDir, 'keyscope.db')}`;
+  const env = { ...keyscopeEnv(dataDir), DATABASE_URL: url };
+  return {
+    db: 'sqlite',
+    env,
+    cliEnv: env,
+    mailDir: env.MAIL_DIR,
+    openDb: () => connectDatabase(url),
+    async cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function postgresTarget(url: string): Promise<KeyscopeTarget> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'keyscope-bench-'));
+  const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const database = connectDatabase(url, { pgSchema: schema });
+  await migrateToLatest(database.db, { pgSchema: schema });
+  await database.close();
+  const env = { ...keyscopeEnv(dataDir), DATABASE_URL: url, BENCH_PG_SCHEMA: schema };
+  const withSchema = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return {
+    db: 'postgres',
+    env,
+    cliEnv: { ...env, DATABASE_URL: withSchema },
+    mailDir: env.MAIL_DIR,
+    openDb: () => connectDatabase(url, { pgSchema: schema }),
+    async cleanup() {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ServerChild> {
+  return startServer({
+    command: [process.execPath, ...nodeFlags, ...TSX, path.join(ROOT, 'bench/servers/keyscope.ts')],
+    env: { ...target.env, ...extraEnv },
+    port: await freePort(),
+    stderr: (text) => log(`  [keyscope] ${text.trimEnd()}`),
+  });
+}
+
+async function startBaseline(nodeFlags: string[] = []): Promise<ServerChild> {
+  return startServer({
+    command: [process.execPath, ...nodeFlags, ...TSX, path.join(ROOT, 'bench/servers/baseline.ts')],
+    env: {},
+    port: await freePort(),
+    stderr: (text) => log(`  [baseline] ${text.trimEnd()}`),
+  });
+}
+
+// ---------------------------------------------------------------------------- seeding
+
+interface Seeded {
+  reader: Session;
+  hot: Session;
+  readKeys: string[];
+  testKey: string;
+  hotKeys: string[];
+  granted: number;
+  grantNote: string | null;
+}
+
+async function seed(server: ServerChild, target: KeyscopeTarget): Promise<Seeded> {
+  const started = performance.now();
+  const reader = await registerVerified(server.baseUrl, target.mailDir, 'reader');
+  const hot = await registerVerified(server.baseUrl, target.mailDir, 'hot');
+  const readKeys = await createKeys(server.baseUrl, reader, READ_KEYS, { scope: 'READ', environment: 'LIVE' });
+  const hotKeys = await createKeys(server.baseUrl, hot, HOT_KEYS, { scope: 'WRITE', environment: 'LIVE' });
+  const [testKey] = await createKeys(server.baseUrl, hot, 1, { scope: 'WRITE', environment: 'TEST' });
+  if (!testKey) throw new Error('no TEST key');
+  const grant = await grantCredits(target.cliEnv, hot.email, GRANT);
+  log(`  seeded 2 accounts, ${READ_KEYS + HOT_KEYS + 1} keys${grant.ok ? `, granted ${GRANT} credits` : ''} in ${Math.round(performance.now() - started)} ms`);
+  return { reader, hot, readKeys, testKey, hotKeys, granted: grant.ok ? GRANT : 0, grantNote: grant.ok ? null : grant.output };
+}
+
+/** Null when the field answers; otherwise why the scenario cannot run (for example the field does not exist yet). */
+async function probe(server: ServerChild, query: string, key: string, expect: (status: number, text: string) => boolean): Promise<string | null> {
+  const response = await fetch(`${server.baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { ...JSON_HEADERS, authorization: `Bearer ${key}` },
+    body: query,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (expect(response.status, text)) return null;
+  const message = /"message":"([^"]{0,160})/.exec(text)?.[1] ?? text.slice(0, 160);
+  return `${response.status}: ${message}`;
+}
+
+// ---------------------------------------------------------------------------- phases
+
+type Expect = (status: number, text: string) => boolean;
+
+/**
+ * Every Keyscope row is paired with a baseline run measured just before it, and its ratios
+ * are to that run: the machine's load drifts over three minutes, a pair's two halves share it.
+ */
+interface Bench {
+  baseline: ServerChild;
+  rows: Row[];
+  baseRuns: LoadResult[];
+}
+
+const helloRequests: LoadRequest[] = [{ headers: JSON_HEADERS, body: Q.hello }];
+const helloOk = ok('"hello":"world"');
+
+function describe(result: LoadResult): string {
+  return `${result.requestsPerSecond} req/s, p50 ${fixed(result.p50Ms)} ms, p99 ${fixed(result.p99Ms)} ms, CPU ${result.cpuUsPerRequest} µs/req, RSS ${result.rssMaxMb} MB${result.unexpected ? `, ${result.unexpected} unexpected, first: ${result.firstUnexpected}` : ''}`;
+}
+
+async function baselineRun(bench: Bench, warmupSeconds = 0): Promise<LoadResult> {
+  const result = await measure({ baseUrl: bench.baseline.baseUrl, requests: helloRequests, expect: helloOk, warmupSeconds, seconds: MEASURE_S, connections: CONNECTIONS, serverPid: bench.baseline.pid });
+  bench.baseRuns.push(result);
+  return result;
+}
+
+async function scenario(
+  bench: Bench,
+  spec: { scenario: string; title: string; db: Db; note?: string },
+  server: ServerChild,
+  requests: LoadRequest[],
+  expect: Expect,
+  missing: string | null = null,
+): Promise<LoadResult | null> {
+  if (!selected(spec.scenario)) return null;
+  if (missing) {
+    log(`  ${spec.scenario} ${spec.title} [${spec.db}]: missing (${missing})`);
+    bench.rows.push({ ...spec, result: null, pair: null, missing });
+    return null;
+  }
+  const pair = await baselineRun(bench);
+  const result = await measure({ baseUrl: server.baseUrl, requests, expect, warmupSeconds: WARMUP_S, seconds: MEASURE_S, connections: CONNECTIONS, serverPid: server.pid });
+  log(`  ${spec.scenario} ${spec.title} [${spec.db}]: ${describe(result)} (baseline just before: ${pair.requestsPerSecond} req/s, p99 ${fixed(pair.p99Ms)} ms, CPU ${pair.cpuUsPerRequest} µs/req)`);
+  bench.rows.push({ ...spec, result, pair });
+  return result;
+}
+
+interface Soak {
+  seconds: number;
+  samples: number[];
+  startMb: number;
+  endMb: number;
+  maxMb: number;
+  requestsPerSecond: number;
+}
+
+async function soak(server: ServerChild, requests: LoadRequest[]): Promise<Soak> {
+  const samples: number[] = [];
+  const sampler = setInterval(() => samples.push(rssMb(server.pid)), 1_000);
+  try {
+    const result = await measure({ baseUrl: server.baseUrl, requests, expect: ok('"scope"'), warmupSeconds: 0, seconds: SOAK_S, connections: CONNECTIONS, serverPid: server.pid });
+    // The first seconds still grow the heap to its working size; flatness is judged after them.
+    const settled = samples.slice(Math.min(3, samples.length - 1));
+    return {
+      seconds: SOAK_S,
+      samples,
+      startMb: settled[0] ?? Number.NaN,
+      endMb: samples.at(-1) ?? Number.NaN,
+      maxMb: Math.max(...samples),
+      requestsPerSecond: result.requestsPerSecond,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+interface LedgerRow {
+  db: Db;
+  check: LedgerCheck;
+  jobsSeen: number;
+}
+
+async function keyscopeRuns(bench: Bench, target: KeyscopeTarget, soaks: Soak[], ledgers: LedgerRow[]): Promise<void> {
+  const db = target.db;
+  log(`Keyscope on ${db}`);
+  let server = await startKeyscope(target);
+  log(`  server answered /health ${Math.round(server.startupMs)} ms after spawn`);
+  const s = await seed(server, target);
+  const invalid = badChecksum(s.readKeys[0] ?? '');
+  let jobsSeen = 0;
+  let cannot5: string | null = null;
+  try {
+    await scenario(bench, { scenario: '2', title: 'viewer, READ keys (1,000 in rotation)', db }, server, keyed(s.readKeys, Q.viewer), ok('"scope":"READ"'));
+    const noCredits = await probe(server, Q.credits, s.readKeys[0] ?? '', ok('"balance"'));
+    await scenario(bench, { scenario: '3', title: 'credits, LIVE READ keys (1,000)', db }, server, keyed(s.readKeys, Q.credits), ok('"balance"'), noCredits);
+    const noJobs = await probe(server, Q.createJob, s.testKey, ok('"job":{"id"'));
+    await scenario(bench, { scenario: '4', title: 'createJob, TEST key', db }, server, keyed([s.testKey], Q.createJob), ok('"job":{"id"'), noJobs);
+    cannot5 = noJobs ?? (s.granted === 0 ? `credits could not be granted: ${s.grantNote}` : null);
+    const title5 = `createJob, LIVE keys (${HOT_KEYS}) on one account`;
+    const r5 = await scenario(bench, { scenario: '5', title: title5, db }, server, keyed(s.hotKeys, Q.createJob), ok('"job":{"id"'), cannot5);
+    if (r5) jobsSeen = r5.completed - r5.unexpected;
+    await scenario(bench, { scenario: '6', title: 'invalid key (bad checksum) → 401', db }, server, keyed([invalid], Q.viewer), (status) => status === 401);
+    if (db === 'sqlite' && selected('2')) {
+      log(`  RSS run: scenario 2 for ${SOAK_S} s`);
+      const result = await soak(server, keyed(s.readKeys, Q.viewer));
+      soaks.push(result);
+      log(`  RSS ${result.startMb} → ${result.endMb} MB (max ${result.maxMb}) at ${result.requestsPerSecond} req/s`);
+    }
+  } finally {
+    await server.stop();
+  }
+  if (s.granted > 0 && !cannot5 && selected('5')) {
+    const database = target.openDb();
+    try {
+      const check = await checkLedger(database.db, s.hot.accountId, s.granted);
+      ledgers.push({ db, check, jobsSeen });
+      log(`  ledger: balance ${check.balance}, ledger sum ${check.ledgerSum}, ${check.liveJobs} LIVE jobs charged ${check.liveJobsCharged}, refunds ${check.refunds}: lost/invented ${check.lostOrInvented}`);
+    } finally {
+      await database.close();
+    }
+  }
+  if (db === 'sqlite' && selected('2·')) {
+    // What the access log costs: scenario 2 again with KEYSCOPE_LOG_REQUESTS=0.
+    server = await startKeyscope(target, { KEYSCOPE_LOG_REQUESTS: '0' });
+    try {
+      await scenario(bench, { scenario: '2·', title: 'viewer, as 2 with the access log off', db, note: 'KEYSCOPE_LOG_REQUESTS=0' }, server, keyed(s.readKeys, Q.viewer), ok('"scope":"READ"'));
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+async function npmStartStartup(): Promise<{ ms: number; note: string }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'keyscope-start-'));
+  try {
+    const server = await startServer({
+      command: ['npm', 'start', '--silent'],
+      env: { ...keyscopeEnv(dataDir), DATABASE_URL: `file:${path.join(dataDir, 'keyscope.db')}` },
+      port: await freePort(),
+      group: true,
+    });
+    await server.stop();
+    return { ms: Math.round(server.startupMs), note: 'fresh SQLite database, migrations included, NODE_ENV=production' };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------- the table
+
+interface Target {
+  text: string;
+  holds: boolean | null;
+}
+
+function targetOf(row: Row): Target | null {
+  const r = row.result;
+  const base = row.pair;
+  const ratio = (x: number) => (r && base ? r.requestsPerSecond / base.requestsPerSecond >= x : false);
+  const p99 = r && base ? r.p99Ms <= 2 * base.p99Ms : false;
+  const clean = r ? r.unexpected === 0 && r.errors === 0 : false;
+  const known = r !== null;
+  if (row.db === 'sqlite') {
+    if (row.scenario === '2' || row.scenario === '3') return { text: '≥ 0.85×, p99 ≤ 2×', holds: known ? ratio(0.85) && p99 && clean : null };
+    if (row.scenario === '4') return { text: '≥ 0.6×', holds: known ? ratio(0.6) && clean : null };
+    if (row.scenario === '5') return { text: '≥ 0.4×, no credit lost', holds: known ? ratio(0.4) && clean : null };
+    if (row.scenario === '6') return { text: '≥ 0.9×', holds: known ? ratio(0.9) && clean : null };
+  }
+  if (row.db === 'postgres' && (row.scenario === '2' || row.scenario === '3')) return { text: '≥ 0.6×', holds: known ? ratio(0.6) && clean : null };
+  return null;
+}
+
+function fixed(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '—';
+}
+
+function table(rows: Row[], base: { requestsPerSecond: number; p50Ms: number; p99Ms: number; rssMaxMb: number; cpuUsPerRequest: number; min: number; max: number; runs: number }): string {
+  const lines = [
+    '| # | scenario | db | req/s | × baseline | p50 ms | p99 ms | p99 × baseline | errors / non-2xx | server RSS MB | server CPU µs/req (× baseline) | target | holds |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|:-:|',
+    `| 1 | baseline \`{ hello }\`, bare Yoga + Pothos (mean of ${base.runs} runs, ${base.min}–${base.max} req/s) | — | ${base.requestsPerSecond} | 1.00 | ${fixed(base.p50Ms)} | ${fixed(base.p99Ms)} | 1.00 | 0 / 0 | ${fixed(base.rssMaxMb, 0)} | ${Math.round(base.cpuUsPerRequest)} |  |  |`,
+  ];
+  for (const row of rows) {
+    const target = targetOf(row);
+    const holds = target?.holds === true ? 'yes' : target?.holds === false ? '**no**' : '';
+    const r = row.result;
+    const pair = row.pair;
+    if (!r || !pair) {
+      lines.push(`| ${row.scenario} | ${row.title} | ${row.db} | missing: ${row.missing ?? ''} |  |  |  |  |  |  |  | ${target?.text ?? ''} | ${holds} |`);
+      continue;
+    }
+    lines.push(
+      `| ${row.scenario} | ${row.title} | ${row.db} | ${r.requestsPerSecond} | ${fixed(r.requestsPerSecond / pair.requestsPerSecond)} | ${fixed(r.p50Ms)} | ${fixed(r.p99Ms)} | ${fixed(r.p99Ms / pair.p99Ms)} | ${r.errors + r.unexpected} / ${r.non2xx} | ${fixed(r.rssMaxMb, 0)} | ${r.cpuUsPerRequest} (${fixed(r.cpuUsPerRequest / pair.cpuUsPerRequest)}) | ${target?.text ?? ''} | ${holds} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------- main
+
+async function profileRun(): Promise<void> {
+  const dir = path.join(RESULTS, 'profiles');
+  // One directory per run: tsx's loader thread writes a profile of its own; the main
+  // thread's file is the one whose thread id (the fifth dotted part) is 0.
+  const prof = (name: string) => ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`];
+  const mainThreadProfile = (name: string) => {
+    const file = readdirSync(path.join(dir, name)).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+    if (!file) throw new Error(`no main-thread profile in ${path.join(dir, name)}`);
+    return path.join(dir, name, file);
+  };
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const target = await sqliteTarget();
+  const sections: string[] = [];
+  try {
+    const baseline = await startBaseline(prof('baseline-hello'));
+    await measure({ baseUrl: baseline.baseUrl, requests: [{ headers: JSON_HEADERS, body: Q.hello }], expect: ok('world'), warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: baseline.pid });
+    await baseline.stop();
+    let server = await startKeyscope(target);
+    const s = await seed(server, target);
+    await server.stop();
+    for (const [name, requests, expect] of [
+      ['keyscope-viewer', keyed(s.readKeys, Q.viewer), ok('"scope":"READ"')],
+      ['keyscope-invalid-key', keyed([badChecksum(s.readKeys[0] ?? '')], Q.viewer), (status: number) => status === 401],
+    ] as const) {
+      server = await startKeyscope(target, {}, prof(name));
+      const result = await measure({ baseUrl: server.baseUrl, requests, expect, warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: server.pid });
+      log(`  ${name}: ${result.requestsPerSecond} req/s under the profiler`);
+      await server.stop();
+    }
+    for (const name of ['baseline-hello', 'keyscope-viewer', 'keyscope-invalid-key']) {
+      sections.push(formatSummary(name, summariseProfile(mainThreadProfile(name))));
+    }
+  } finally {
+    await target.cleanup();
+  }
+  const text = sections.join('\n\n');
+  writeFileSync(path.join(dir, 'summary.md'), `${text}\n`);
+  process.stdout.write(`${text}\n\nProfiles and this summary are in ${path.relative(ROOT, dir)}/ (open a .cpuprofile in Chrome DevTools).\n`);
+}
+
+async function benchmark(): Promise<void> {
+  const started = Date.now();
+  const soaks: Soak[] = [];
+  const ledgers: LedgerRow[] = [];
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    pinned: pinning ? 'servers on core 0, load generator on core 1 (taskset)' : 'not pinned (taskset or a second core missing)',
+    loadAverageAtStart: loadavg().map((n) => Math.round(n * 100) / 100),
+    connections: CONNECTIONS,
+    warmupSeconds: WARMUP_S,
+    measureSeconds: MEASURE_S,
+    rateLimit: RATE_LIMIT,
+    postgres: Boolean(process.env.BENCH_DATABASE_URL),
+  };
+  log(`Keyscope benchmark: ${meta.cpu}, ${meta.pinned}, load average ${meta.loadAverageAtStart.join(' ')}`);
+  log(`KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for this run: the benchmark measures throughput, not the limiter's refusals.`);
+
+  const bench: Bench = { baseline: await startBaseline(), rows: [], baseRuns: [] };
+  try {
+    log('Baseline: bare graphql-yoga + Pothos (warm-up, then one run before every Keyscope row)');
+    log(`  ${describe(await baselineRun(bench, WARMUP_S))}`);
+    const targets: KeyscopeTarget[] = [await sqliteTarget()];
+    const pgUrl = process.env.BENCH_DATABASE_URL;
+    if (pgUrl) targets.push(await postgresTarget(pgUrl));
+    for (const target of targets) {
+      try {
+        await keyscopeRuns(bench, target, soaks, ledgers);
+      } finally {
+        await target.cleanup();
+      }
+    }
+  } finally {
+    await bench.baseline.stop();
+  }
+  log('Startup: `npm start` to /health 200');
+  const startup = await npmStartStartup();
+  log(`  ${startup.ms} ms`);
+
+  const runs = bench.baseRuns;
+  const mean = (pick: (r: LoadResult) => number) => runs.reduce((sum, r) => sum + pick(r), 0) / runs.length;
+  const base = {
+    requestsPerSecond: Math.round(mean((r) => r.requestsPerSecond)),
+    p50Ms: mean((r) => r.p50Ms),
+    p99Ms: mean((r) => r.p99Ms),
+    rssMaxMb: Math.max(...runs.map((r) => r.rssMaxMb)),
+    cpuUsPerRequest: mean((r) => r.cpuUsPerRequest),
+    min: Math.min(...runs.map((r) => r.requestsPerSecond)),
+    max: Math.max(...runs.map((r) => r.requestsPerSecond)),
+    runs: runs.length,
+  };
+  const keyscopeRss = Math.max(0, ...bench.rows.map((r) => r.result?.rssMaxMb ?? 0), ...soaks.map((s) => s.maxMb));
+  const notes = [
+    `- Each Keyscope row is paired with a baseline run measured just before it, and its ratios are to that run (the machine's load drifts; a pair shares it). The baseline row is the mean of its ${runs.length} runs.`,
+    `- ${CONNECTIONS} connections, ${MEASURE_S} s measured per row after a ${WARMUP_S} s warm-up; ${meta.pinned}. Load average at the start: ${meta.loadAverageAtStart.join(' ')}.`,
+    `- Keyscope runs as in production: NODE_ENV=production, access log on (one JSON line per request, to /dev/null) except in row 2·, workers and flushes running. KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for the run, since it measures throughput: every limiter still counts every request.`,
+    `- "errors" counts socket errors, timeouts and responses other than the scenario expects (a GraphQL error included); scenario 6 expects 401, so its non-2xx are the refusals it asks for.`,
+    `- \`npm start\` answered /health ${startup.ms} ms after spawn (target < 2000 ms; ${startup.note}).`,
+    ...soaks.map(
+      (s) => `- RSS over a ${s.seconds} s run of scenario 2 (SQLite${flags.long ? '' : '; `npm run bench -- --long` makes it 60 s'}): ${s.startMb} MB after 3 s, ${s.endMb} MB at the end, ${s.maxMb} MB at most, at ${s.requestsPerSecond} req/s (target < 250 MB and flat).`,
+    ),
+    ...ledgers.map(
+      ({ db, check, jobsSeen }) =>
+        `- Scenario 5 on ${db}: granted ${check.granted}; balance ${check.balance} = ledger sum ${check.ledgerSum}; ${check.liveJobs} LIVE jobs recorded (${jobsSeen} seen by the client in the measured phase, the rest in warm-up or in flight at the cut-off), charged ${check.liveJobsCharged}, refunds ${check.refunds}: credits lost or invented = ${check.lostOrInvented} (${check.ok ? 'holds' : '**fails**'}).`,
+    ),
+    `- Peak Keyscope RSS over the run: ${fixed(keyscopeRss, 0)} MB (target < 250 MB).`,
+    `- Whole run: ${Math.round((Date.now() - started) / 1000)} s.`,
+  ];
+  const markdown = [
+    `## Benchmark (${meta.date.slice(0, 10)}, ${meta.cpu}, ${meta.cores} cores, Node ${meta.node})`,
+    '',
+    table(bench.rows, base),
+    '',
+    ...notes,
+    '',
+  ].join('\n');
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'latest.md'), markdown);
+  writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify({ meta, baseline: base, baselineRuns: runs, rows: bench.rows, startup, soaks, ledgers }, null, 2)}\n`);
+  process.stdout.write(`\n${markdown}\nWritten to bench/results/latest.md and bench/results/latest.json.\n`);
+}
+
+const watchdog = setTimeout(() => {
+  log(`benchmark: over ${HARD_LIMIT_MS / 60_000} minutes, stopping`);
+  killAllServers();
+  process.exit(1);
+}, HARD_LIMIT_MS);
+const interrupt = () => {
+  killAllServers();
+  process.exit(130);
+};
+process.on('SIGINT', interrupt);
+process.on('SIGTERM', interrupt);
+
+pinSelfToCore1();
+try {
+  await (flags.profile ? profileRun() : benchmark());
+} catch (error) {
+  log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  killAllServers();
+  process.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+}
+// Keep-alive sockets and pools must not hold the run open.
+process.exit();
