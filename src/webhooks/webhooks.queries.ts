@@ -96,8 +96,10 @@ export function findWebhookForKey(db: DbOrTrx, accountId: string, keyId: string)
   return db.selectFrom('webhooks').selectAll().where('key_id', '=', keyId).where('account_id', '=', accountId).executeTakeFirst();
 }
 
-export async function insertWebhook(db: DbOrTrx, row: WebhooksTable) {
-  await db.insertInto('webhooks').values(row).execute();
+/** Inserts the key's webhook; false when the key already has one (a concurrent setWebhook won). */
+export async function insertWebhook(db: DbOrTrx, row: WebhooksTable): Promise<boolean> {
+  const result = await db.insertInto('webhooks').values(row).onConflict((oc) => oc.column('key_id').doNothing()).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
 export async function updateWebhookRow(db: DbOrTrx, accountId: string, webhookId: string, changes: Partial<WebhooksTable>) {

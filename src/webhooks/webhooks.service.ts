@@ -110,7 +110,7 @@ export async function setWebhook(deps: AppDeps, state: RequestState, accountId: 
       created_at: at,
       updated_at: at,
     };
-    await insertWebhook(trx, row);
+    if (!(await insertWebhook(trx, row))) throw conflict('Another request set this webhook at the same moment; read it and try again.');
     await insertAuditEvent(trx, auditOf(state, accountId, 'webhook.set', id, at, metadata));
     return { webhook: webhookRowToWebhook(row), signingSecret };
   });

@@ -122,6 +122,21 @@ describe('setWebhook', () => {
     expect(rows).toHaveLength(0);
   });
 
+  it('concurrent first setWebhook calls on one key make one webhook and one secret, never an internal error', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { environment: 'TEST' });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => t.gql(SET_WEBHOOK, { variables: { input: { keyId: key.id, url: PUBLIC_URL, events: ALL_EVENTS } }, session: owner.jar })),
+    );
+    const secrets = results.map((r) => r.body.data?.setWebhook?.signingSecret).filter(Boolean);
+    expect(secrets).toHaveLength(1);
+    for (const r of results) {
+      if (r.body.errors) expect(r.body.errors[0].extensions.code).toBe('CONFLICT');
+    }
+    const rows = await t.database.db.selectFrom('webhooks').select('id').where('key_id', '=', key.id).execute();
+    expect(rows).toHaveLength(1);
+  });
+
   it('refuses a revoked key with CONFLICT and an unknown key with NOT_FOUND', async () => {
     const owner = await signUp(t);
     const key = await createKey(t, owner);
