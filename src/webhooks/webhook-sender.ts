@@ -7,7 +7,7 @@ import https from 'node:https';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
 import { WebhookUrlError, checkWebhookUrlShape } from './webhook-url.ts';
 
-export type AttemptError = 'HTTP_STATUS' | 'REDIRECT' | 'TIMEOUT' | 'DNS' | 'CONNECTION' | 'TLS' | 'ADDRESS_REFUSED';
+export type AttemptError = 'HTTP_STATUS' | 'REDIRECT' | 'TIMEOUT' | 'DNS' | 'CONNECTION' | 'TLS' | 'ADDRESS_REFUSED' | 'SIGNING_FAILED';
 
 export interface SendResult {
   statusCode: number | null;

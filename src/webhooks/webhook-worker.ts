@@ -73,11 +73,17 @@ function signingSecrets(deps: AppDeps, webhook: WebhooksTable, now: number): str
 
 async function send(deps: AppDeps, webhook: WebhooksTable, delivery: Delivery, timeoutMs: number): Promise<SendResult> {
   const at = deps.clock.now();
-  const timestamp = new Date(at);
+  let signature: string;
+  try {
+    signature = signDelivery(signingSecrets(deps, webhook, at), delivery.message_id, new Date(at), delivery.payload);
+  } catch {
+    // Counted as a failed attempt, so the schedule runs out instead of retrying for ever.
+    return { statusCode: null, durationMs: 0, errorClass: 'SIGNING_FAILED', responseExcerpt: null };
+  }
   const headers = {
     'webhook-id': delivery.message_id,
     'webhook-timestamp': String(Math.floor(at / 1000)),
-    'webhook-signature': signDelivery(signingSecrets(deps, webhook, at), delivery.message_id, timestamp, delivery.payload),
+    'webhook-signature': signature,
   };
   return postWebhook(webhook.url, headers, delivery.payload, { allowPrivate: deps.config.allowPrivateWebhooks, timeoutMs });
 }

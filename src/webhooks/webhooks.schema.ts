@@ -1,5 +1,6 @@
 import { ApiKeyRef } from '../api-keys/api-keys.schema.ts';
 import { sessionAccountId } from '../auth/viewer.ts';
+import type { AttemptError } from './webhook-sender.ts';
 import { builder } from '../schema/builder.ts';
 import { connectionOf } from '../schema/pagination.ts';
 import { EnvironmentEnum } from '../schema/scalars.ts';
@@ -78,10 +79,10 @@ const AttemptErrorEnum = builder.enumType('WebhookAttemptError', {
     CONNECTION: { description: 'The connection was refused, reset or closed.' },
     TLS: { description: 'The TLS handshake or certificate check failed.' },
     ADDRESS_REFUSED: { description: 'The URL or the address connected to is not public (SSRF protection); nothing was sent.' },
+    SIGNING_FAILED: { description: 'The signing secret could not be read (was KEYSCOPE_SECRET changed?); nothing was sent. Rotate the secret.' },
   } as const,
 });
 
-type AttemptError = 'HTTP_STATUS' | 'REDIRECT' | 'TIMEOUT' | 'DNS' | 'CONNECTION' | 'TLS' | 'ADDRESS_REFUSED';
 type FailureReason = 'RETRIES_EXHAUSTED' | 'GONE' | 'WEBHOOK_DISABLED' | 'WEBHOOK_DELETED';
 
 const WebhookAttemptRef = builder.objectRef<WebhookAttempt>('WebhookAttempt').implement({

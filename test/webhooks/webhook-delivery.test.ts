@@ -168,6 +168,19 @@ describe('delivery', () => {
     });
   });
 
+  it('counts an unreadable signing secret as a failed attempt (SIGNING_FAILED), so the schedule ends', async () => {
+    await withReceiver(async (receiver) => {
+      const { owner, keyId } = await keyWithWebhook(t, receiver);
+      // As if KEYSCOPE_SECRET had changed: the stored secret no longer decrypts.
+      await t.database.db.updateTable('webhooks').set({ secret_enc: 'v1.AAAA.AAAA.AAAA' }).where('key_id', '=', keyId).execute();
+      await sendTest(t, owner, keyId);
+      const [delivery] = await settled(t, owner, keyId);
+      expect(delivery).toMatchObject({ status: 'FAILED', failureReason: 'RETRIES_EXHAUSTED', attemptCount: 4 });
+      expect(delivery.attempts.map((a: { errorClass: string }) => a.errorClass)).toEqual(['SIGNING_FAILED', 'SIGNING_FAILED', 'SIGNING_FAILED', 'SIGNING_FAILED']);
+      expect(receiver.received).toHaveLength(0);
+    });
+  });
+
   it('never follows a redirect: a 3xx is a failed attempt, retried to the same URL', async () => {
     await withReceiver(async (receiver) => {
       let calls = 0;

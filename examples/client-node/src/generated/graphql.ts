@@ -270,6 +270,8 @@ export enum WebhookAttemptError {
   HttpStatus = 'HTTP_STATUS',
   /** The receiver answered 3xx; redirects are never followed. */
   Redirect = 'REDIRECT',
+  /** The signing secret could not be read (was KEYSCOPE_SECRET changed?); nothing was sent. Rotate the secret. */
+  SigningFailed = 'SIGNING_FAILED',
   /** No complete answer within 10 seconds. */
   Timeout = 'TIMEOUT',
   /** The TLS handshake or certificate check failed. */
