@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLErrorOptions } from 'graphql';
 
 /** The closed list of `extensions.code` values (the contract's "Error codes"). */
 export const ErrorCode = {
@@ -36,8 +36,23 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   INTERNAL_SERVER_ERROR: 500,
 };
 
+/**
+ * Builds a GraphQLError without capturing a stack trace. Refusals are expected outcomes, not
+ * bugs: their stack is never logged nor returned, and capturing one (twice: Error, then
+ * GraphQLError itself) costs more than the rest of a refused request put together.
+ */
+export function graphQLErrorWithoutStack(message: string, options: GraphQLErrorOptions): GraphQLError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GraphQLError(message, options);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function keyscopeError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, ...extensions } });
+  return graphQLErrorWithoutStack(message, { extensions: { code, ...extensions } });
 }
 
 export const unauthenticated = (message = 'Authentication required: send an API key or sign in.') =>
@@ -65,7 +80,7 @@ export const paymentRequired = ({ remaining, required }: { remaining: number; re
 /** Marks an error that refuses the whole request with an HTTP status (Yoga reads `extensions.http`). */
 export function requestError(error: GraphQLError, headers: Record<string, string> = {}): GraphQLError {
   const code = error.extensions.code as ErrorCode;
-  return new GraphQLError(error.message, {
+  return graphQLErrorWithoutStack(error.message, {
     extensions: { ...error.extensions, http: { status: httpStatusOf[code], headers } },
   });
 }

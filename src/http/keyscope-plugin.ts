@@ -1,12 +1,12 @@
 // The request lifecycle around GraphQL execution: request ids, authentication,
 // whole-request refusals, CSRF, per-key operation restrictions, error normalisation,
 // response headers, the access log and usage counting.
-import { GraphQLError, type ExecutionResult, OperationTypeNode } from 'graphql';
+import { type ExecutionResult, type GraphQLError, OperationTypeNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { randomUUID } from 'node:crypto';
 import { type GraphQLContext, type RequestState, attachRequestState, requestStateOf } from '../context.ts';
 import type { AppDeps } from '../deps.ts';
-import { ErrorCode, forbidden, requestError } from '../errors.ts';
+import { ErrorCode, forbidden, graphQLErrorWithoutStack, requestError } from '../errors.ts';
 import { authenticate } from './authenticate.ts';
 import type { ClientIpResolver } from './client-ip.ts';
 import { logEvent } from './logger.ts';
@@ -52,7 +52,7 @@ function normaliseError(error: GraphQLError, state: RequestState, authenticated:
   delete extensions.originalError;
   let message = error.message;
   if (!authenticated) message = message.replace(/ ?Did you mean .+\?$/, '');
-  return new GraphQLError(message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions });
+  return graphQLErrorWithoutStack(message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions });
 }
 
 export function keyscopePlugin(deps: AppDeps, resolveClientIp: ClientIpResolver): Plugin<GraphQLContext> {
