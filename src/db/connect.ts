@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, sql } from 'kysely';
 import pg from 'pg';
 import type { Database, Db } from './database.ts';
 
@@ -26,6 +26,32 @@ const pgTypes = {
   },
 };
 
+const CACHED_STATEMENTS = 500;
+
+/**
+ * better-sqlite3 as Kysely sees it, with prepared statements kept by SQL text. Kysely
+ * prepares every query anew, and on the hot paths (a key look-up, a balance) preparing
+ * costs more than running. SQLite recompiles a kept statement by itself if the schema
+ * changes; one that is busy (an iteration still open) is not shared: a fresh one replaces it.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): KyselySqliteDatabase {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text) {
+      const kept = statements.get(text);
+      if (kept && !kept.busy) return kept;
+      const statement = sqlite.prepare(text);
+      if (!kept && statements.size >= CACHED_STATEMENTS) {
+        const oldest = statements.keys().next().value;
+        if (oldest !== undefined) statements.delete(oldest);
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+  };
+}
+
 export interface ConnectOptions {
   /** PostgreSQL schema to use (tests give each file its own). */
   pgSchema?: string;
@@ -41,7 +67,7 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     return {
       db,
       dialect: 'sqlite',
