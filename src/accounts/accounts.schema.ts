@@ -1,5 +1,6 @@
 import type { Account } from './accounts.queries.ts';
 import { builder } from '../schema/builder.ts';
+import { selectsOnly } from '../schema/selection.ts';
 import { ApiKeyRef } from '../api-keys/api-keys.schema.ts';
 import { getApiKey } from '../api-keys/api-keys.service.ts';
 import { unauthenticated } from '../errors.ts';
@@ -33,6 +34,9 @@ const AuthMethodEnum = builder.enumType('AuthMethod', {
   } as const,
 });
 
+/** ApiKey fields the verification's record answers as freshly as the database (not lastUsedAt/lastUsedIp). */
+const FIELDS_OF_VERIFIED_KEY = new Set(['__typename', 'id', 'name', 'prefix', 'scope', 'environment', 'createdAt', 'expiresAt', 'revokedAt', 'restrictions', 'rateLimit']);
+
 interface ViewerShape {
   accountId: string;
   authMethod: 'API_KEY' | 'SESSION';
@@ -52,7 +56,13 @@ const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
       type: ApiKeyRef,
       nullable: true,
       description: 'The key used for this request, with its scope and environment; null for sessions.',
-      resolve: (v, _args, ctx) => (v.apiKeyId ? getApiKey(ctx.app, v.accountId, v.apiKeyId) : null),
+      resolve: (v, _args, ctx, info) => {
+        if (!v.apiKeyId) return null;
+        // The verified key already holds all but the batched usage fields: no query for them.
+        const caller = ctx.state.viewer;
+        if (caller.kind === 'apiKey' && caller.key.id === v.apiKeyId && selectsOnly(info, FIELDS_OF_VERIFIED_KEY)) return caller.key.record;
+        return getApiKey(ctx.app, v.accountId, v.apiKeyId);
+      },
     }),
   }),
 });

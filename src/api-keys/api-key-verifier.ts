@@ -8,7 +8,7 @@ import type { Db, Environment, Scope } from '../db/database.ts';
 import type { Clock } from '../deps.ts';
 import { hmacSha256 } from '../ids.ts';
 import { parseApiKey } from './api-key-format.ts';
-import { rateLimitOf } from './api-keys.queries.ts';
+import { type ApiKey, apiKeyRowToApiKey } from './api-keys.queries.ts';
 import { compileRanges } from './restrictions.ts';
 
 export interface VerifiedApiKey {
@@ -25,6 +25,12 @@ export interface VerifiedApiKey {
   allowedReferrers: string[];
   allowedOperations: string[];
   rateLimit: { requests: number; windowSeconds: number } | null;
+  /**
+   * The key as the dashboard shows it, as loaded with the verification. Every field but
+   * `lastUsedAt`/`lastUsedIp` (written by batched flushes, behind the cache's back) is as
+   * fresh as the verification itself: `viewer { apiKey }` answers from it without a query.
+   */
+  record: ApiKey;
 }
 
 export type KeyCheck =
@@ -98,24 +104,13 @@ export class ApiKeyVerifier {
     const row = await this.#db
       .selectFrom('api_key_secrets as s')
       .innerJoin('api_keys as k', 'k.id', 's.key_id')
-      .select([
-        'k.id',
-        'k.account_id',
-        'k.name',
-        'k.scope',
-        'k.environment',
-        'k.expires_at',
-        'k.revoked_at',
-        's.expires_at as secret_expires_at',
-        'k.allowed_ips',
-        'k.allowed_referrers',
-        'k.allowed_operations',
-        'k.rate_limit_requests',
-        'k.rate_limit_window_seconds',
-      ])
+      .selectAll('k')
+      .select('s.expires_at as secret_expires_at')
       .where('s.hash', '=', hash)
       .executeTakeFirst();
     if (!row) return undefined;
+    const { secret_expires_at, ...keyRow } = row;
+    const record = apiKeyRowToApiKey(keyRow);
     return {
       id: row.id,
       accountId: row.account_id,
@@ -124,11 +119,12 @@ export class ApiKeyVerifier {
       environment: row.environment,
       expiresAt: row.expires_at,
       revokedAt: row.revoked_at,
-      secretExpiresAt: row.secret_expires_at,
-      allowedIps: compileRanges(JSON.parse(row.allowed_ips) as string[]),
-      allowedReferrers: JSON.parse(row.allowed_referrers) as string[],
-      allowedOperations: JSON.parse(row.allowed_operations) as string[],
-      rateLimit: rateLimitOf(row),
+      secretExpiresAt: secret_expires_at,
+      allowedIps: compileRanges(record.restrictions.allowedIps),
+      allowedReferrers: record.restrictions.allowedReferrers,
+      allowedOperations: record.restrictions.allowedOperations,
+      rateLimit: record.rateLimit,
+      record,
     };
   }
 }
