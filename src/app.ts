@@ -14,6 +14,7 @@ import { isKeyscopeError } from './errors.ts';
 import { GraphiqlPage, browserDefencesPlugin, corsFromAllowlist, graphiqlAccess } from './http/browser-defences.ts';
 import { clientIpResolver } from './http/client-ip.ts';
 import { keyscopePlugin, type ServerContext } from './http/keyscope-plugin.ts';
+import { requestBodyLimit } from './http/request-body-limit.ts';
 import { logEvent } from './http/logger.ts';
 import { armorPlugins, queryCostPlugin } from './http/query-limits.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
@@ -95,7 +96,8 @@ export function createApp(options: AppOptions): KeyscopeApp {
     // Yoga's own /health answers without asking the database; ours (keyscope-plugin) asks.
     healthCheckEndpoint: '/_yoga/liveness',
     landingPage: false,
-    maxRequestBodySize: MAX_BODY_BYTES,
+    // Enforced by requestBodyLimit below, without Yoga's per-request stream pipeline.
+    maxRequestBodySize: false,
     batching: false,
     logging: false,
     // GraphiQL is served before authentication runs: graphiqlAccess checks the session itself.
@@ -127,6 +129,7 @@ export function createApp(options: AppOptions): KeyscopeApp {
       keyscopePlugin(deps, clientIpResolver(config.trustedProxies)),
       persistedOperationsPlugin(deps),
       introspectionGate(config),
+      requestBodyLimit(MAX_BODY_BYTES),
       ...armorPlugins(),
       queryCostPlugin(deps),
     ],

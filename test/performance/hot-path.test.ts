@@ -1,0 +1,145 @@
+// The shortcuts the benchmark (issue 7) put on the hot path, and the checks they must not
+// weaken: `viewer { apiKey }` answered from the verified key still shows every change on the
+// next request; bodies over 1 MiB still get 413 through a real socket, with or without a
+// Content-Length; kept SQLite statements still answer each call with its own parameters.
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyscopeError } from '../../src/errors.ts';
+import { type TestApp, createKey, createTestApp, dialect, signUp } from '../harness.ts';
+import { type Listening, listen } from '../listen.ts';
+
+let t: TestApp;
+let server: Listening;
+beforeAll(async () => {
+  t = await createTestApp();
+  server = await listen(t.app);
+});
+afterAll(async () => {
+  await server.close();
+  await t.close();
+});
+
+const VIEWER_KEY = '{ viewer { apiKey { id name prefix scope environment expiresAt revokedAt restrictions { allowedIps allowedOperations } rateLimit { requests windowSeconds } } } }';
+const UPDATE = 'mutation($input: UpdateApiKeyInput!) { updateApiKey(input: $input) { apiKey { id } } }';
+
+describe('viewer { apiKey } from the verified key', () => {
+  it('shows a rename, new restrictions and a new rate limit on the very next request', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ', name: 'before' });
+    const first = await t.gql(VIEWER_KEY, { key: key.secret });
+    expect(first.body.data.viewer.apiKey).toMatchObject({ id: key.id, name: 'before', scope: 'READ', restrictions: { allowedIps: [] }, rateLimit: null });
+
+    const changed = await t.gql(UPDATE, {
+      variables: { input: { id: key.id, name: 'after', restrictions: { allowedIps: ['127.0.0.1'], allowedOperations: ['viewer'] }, rateLimit: { requests: 500, windowSeconds: 10 } } },
+      session: owner.jar,
+    });
+    expect(changed.body.errors).toBeUndefined();
+    const next = await t.gql(VIEWER_KEY, { key: key.secret });
+    expect(next.body.data.viewer.apiKey).toMatchObject({
+      name: 'after',
+      restrictions: { allowedIps: ['127.0.0.1'], allowedOperations: ['viewer'] },
+      rateLimit: { requests: 500, windowSeconds: 10 },
+    });
+  });
+
+  it('shows the new prefix to the old secret during a roll, and refuses a revoked key at once', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ' });
+    await t.gql(VIEWER_KEY, { key: key.secret });
+    const rolled = await t.gql('mutation($id: ID!) { rollApiKey(input: { id: $id, gracePeriodSeconds: 60 }) { secret } }', { variables: { id: key.id }, session: owner.jar });
+    const fresh: string = rolled.body.data.rollApiKey.secret;
+    const old = await t.gql(VIEWER_KEY, { key: key.secret });
+    expect(old.body.data.viewer.apiKey.prefix).toBe(fresh.slice(0, 12));
+
+    await t.gql('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } } }', { variables: { id: key.id }, session: owner.jar });
+    for (const secret of [key.secret, fresh]) {
+      const refused = await t.gql(VIEWER_KEY, { key: secret });
+      expect(refused.status).toBe(401);
+      expect(refused.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    }
+  });
+
+  it('still reads lastUsedAt and lastUsedIp from the database, where the batched flush writes them', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ' });
+    const USAGE = '{ viewer { apiKey { id lastUsedAt lastUsedIp } } }';
+    const before = await t.gql(USAGE, { key: key.secret });
+    expect(before.body.data.viewer.apiKey).toEqual({ id: key.id, lastUsedAt: null, lastUsedIp: null });
+    await t.app.flush();
+    // Through a fragment too: the shortcut looks inside it and sees a field it cannot answer.
+    const after = await t.gql('query { viewer { apiKey { ...Usage } } } fragment Usage on ApiKey { lastUsedAt lastUsedIp }', { key: key.secret });
+    expect(after.body.data.viewer.apiKey.lastUsedAt).not.toBeNull();
+    expect(after.body.data.viewer.apiKey.lastUsedIp).toBe('127.0.0.1');
+  });
+});
+
+/** A raw HTTP/1.1 POST through the real socket; `chunks` without a Content-Length go chunked. */
+function post(body: string, options: { contentLength: boolean }): Promise<{ status: number; json: { errors?: { extensions: Record<string, unknown> }[] } }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.contentLength) headers['content-length'] = String(Buffer.byteLength(body));
+    const req = httpRequest(`${server.graphqlUrl}`, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+    });
+    // The server may answer 413 and close before the whole body is written.
+    req.on('error', reject);
+    const step = 256 * 1024;
+    for (let at = 0; at < body.length; at += step) req.write(body.slice(at, at + step));
+    req.end();
+  });
+}
+
+describe('request bodies through a real socket', () => {
+  const body = (padding: number) => JSON.stringify({ query: '{ health { status } }', variables: { padding: 'x'.repeat(padding) } });
+
+  it('refuses over 1 MiB with 413 from the Content-Length alone', async () => {
+    const res = await post(body(1024 * 1024), { contentLength: true });
+    expect(res.status).toBe(413);
+    expect(res.json.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'body_too_large' });
+  });
+
+  it('refuses over 1 MiB with 413 when chunked, counting the bytes', async () => {
+    const res = await post(body(1024 * 1024), { contentLength: false });
+    expect(res.status).toBe(413);
+    expect(res.json.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'body_too_large' });
+  });
+
+  it('reads bodies just under the limit either way', async () => {
+    for (const contentLength of [true, false]) {
+      const res = await post(body(1000 * 1000), { contentLength });
+      expect(res.status, `contentLength: ${contentLength}`).toBe(200);
+    }
+  });
+});
+
+describe.runIf(dialect === 'sqlite')('kept SQLite statements', () => {
+  it('answer each call with its own parameters', async () => {
+    const a = await signUp(t);
+    const b = await signUp(t);
+    const db = t.database.db;
+    const emailOf = (id: string) => db.selectFrom('accounts').select('email').where('id', '=', id).executeTakeFirst();
+    for (let round = 0; round < 3; round++) {
+      expect((await emailOf(a.accountId))?.email).toBe(a.email);
+      expect((await emailOf(b.accountId))?.email).toBe(b.email);
+      expect(await emailOf('acct_none')).toBeUndefined();
+    }
+    // A kept statement that writes reports its own changes each time.
+    const renamed = await db.updateTable('accounts').set({ low_balance_threshold: 5 }).where('id', '=', a.accountId).executeTakeFirst();
+    const none = await db.updateTable('accounts').set({ low_balance_threshold: 5 }).where('id', '=', 'acct_none').executeTakeFirst();
+    expect([renamed.numUpdatedRows, none.numUpdatedRows]).toEqual([1n, 0n]);
+  });
+});
+
+describe('coded refusals', () => {
+  it('carry no stack trace (never shown or logged; capturing one was most of a refused request)', () => {
+    const error = keyscopeError('FORBIDDEN', 'no');
+    expect(error.stack ?? '').not.toMatch(/\n\s+at /);
+    expect(error.extensions).toEqual({ code: 'FORBIDDEN' });
+    expect(Error.stackTraceLimit).toBeGreaterThan(0);
+  });
+});
