@@ -8,7 +8,6 @@
 //   - GraphiQL is served with a Content-Security-Policy that allows only its own inline
 //     script (by hash), never framing, and no referrer; every response says nosniff.
 import { createHash } from 'node:crypto';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { CORSOptions, GraphiQLOptions, Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import type { AppDeps } from '../deps.ts';
@@ -71,8 +70,13 @@ function sha256Base64(text: string): string {
 export class GraphiqlPage {
   readonly #policies = new Map<string, string>();
   #latest: string | null = null;
+  // GraphiQL's bundle is a 9 MB module (~48 MB resident once loaded): loaded on the first
+  // page view, not at start-up, since servers behind keys rarely serve it.
+  #renderer: Promise<typeof import('@graphql-yoga/render-graphiql')> | null = null;
 
-  readonly render = (options: GraphiQLOptions): string => {
+  readonly render = async (options: GraphiQLOptions): Promise<string> => {
+    this.#renderer ??= import('@graphql-yoga/render-graphiql');
+    const { renderGraphiQL } = await this.#renderer;
     const html = renderGraphiQL(options);
     const key = JSON.stringify(options);
     let policy = this.#policies.get(key);
