@@ -7,8 +7,8 @@
 //   npm run bench                 # ~2.5 minutes with PostgreSQL, less without
 //   npm run bench -- --long       # the RSS run of scenario 2 lasts 60 s instead of 20 s
 //   npm run bench -- --quick      # shorter phases, for trying the harness (figures are rough)
-//   npm run bench -- --profile    # node --cpu-prof of the servers under scenarios 1, 2 and 6
-//   npm run bench -- --only 2,6   # just those rows
+//   npm run bench -- --profile    # node --cpu-prof of the servers under scenarios 1, 2 and 6 (--only 3,4 for others)
+//   npm run bench -- --only 2,6   # just those rows (--db sqlite|postgres: one database)
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -29,6 +29,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
+    db: { type: 'string' },
   },
 });
 
@@ -45,7 +46,13 @@ const SOAK_S = flags.long ? 60 : flags.quick ? 6 : 20;
 const PROFILE_S = 10;
 const CONNECTIONS = 10;
 const READ_KEYS = 1_000;
-const HOT_KEYS = 10;
+/**
+ * Write keys for scenarios 4 and 5. The query-cost budget (rate-limits/cost-budget.ts: 1000
+ * points refilled at 50 per second per key; a mutation costs 10) has no setting to lift for
+ * a throughput run, and holds one key to 5 createJob/s: the writes rotate this many keys to
+ * stay inside it. Every request is still counted and charged against its key's budget.
+ */
+const WRITE_KEYS = 300;
 const GRANT = 10_000_000;
 const RATE_LIMIT = '1000000/1s';
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -154,6 +161,15 @@ async function postgresTarget(url: string): Promise<KeyscopeTarget> {
   };
 }
 
+/** SQLite, then PostgreSQL when BENCH_DATABASE_URL is set; `--db sqlite|postgres` keeps one. */
+async function keyscopeTargets(): Promise<KeyscopeTarget[]> {
+  const targets: KeyscopeTarget[] = [];
+  if (flags.db !== 'postgres') targets.push(await sqliteTarget());
+  const pgUrl = process.env.BENCH_DATABASE_URL;
+  if (pgUrl && flags.db !== 'sqlite') targets.push(await postgresTarget(pgUrl));
+  return targets;
+}
+
 async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ServerChild> {
   return startServer({
     command: [process.execPath, ...nodeFlags, ...TSX, path.join(ROOT, 'bench/servers/keyscope.ts')],
@@ -178,7 +194,7 @@ interface Seeded {
   reader: Session;
   hot: Session;
   readKeys: string[];
-  testKey: string;
+  testKeys: string[];
   hotKeys: string[];
   granted: number;
   grantNote: string | null;
@@ -189,12 +205,11 @@ async function seed(server: ServerChild, target: KeyscopeTarget): Promise<Seeded
   const reader = await registerVerified(server.baseUrl, target.mailDir, 'reader');
   const hot = await registerVerified(server.baseUrl, target.mailDir, 'hot');
   const readKeys = await createKeys(server.baseUrl, reader, READ_KEYS, { scope: 'READ', environment: 'LIVE' });
-  const hotKeys = await createKeys(server.baseUrl, hot, HOT_KEYS, { scope: 'WRITE', environment: 'LIVE' });
-  const [testKey] = await createKeys(server.baseUrl, hot, 1, { scope: 'WRITE', environment: 'TEST' });
-  if (!testKey) throw new Error('no TEST key');
+  const hotKeys = await createKeys(server.baseUrl, hot, WRITE_KEYS, { scope: 'WRITE', environment: 'LIVE' });
+  const testKeys = await createKeys(server.baseUrl, hot, WRITE_KEYS, { scope: 'WRITE', environment: 'TEST' });
   const grant = await grantCredits(target.cliEnv, hot.email, GRANT);
-  log(`  seeded 2 accounts, ${READ_KEYS + HOT_KEYS + 1} keys${grant.ok ? `, granted ${GRANT} credits` : ''} in ${Math.round(performance.now() - started)} ms`);
-  return { reader, hot, readKeys, testKey, hotKeys, granted: grant.ok ? GRANT : 0, grantNote: grant.ok ? null : grant.output };
+  log(`  seeded 2 accounts, ${READ_KEYS + 2 * WRITE_KEYS} keys${grant.ok ? `, granted ${GRANT} credits` : ''} in ${Math.round(performance.now() - started)} ms`);
+  return { reader, hot, readKeys, testKeys, hotKeys, granted: grant.ok ? GRANT : 0, grantNote: grant.ok ? null : grant.output };
 }
 
 /** Null when the field answers; otherwise why the scenario cannot run (for example the field does not exist yet). */
@@ -309,10 +324,10 @@ async function keyscopeRuns(bench: Bench, target: KeyscopeTarget, soaks: Soak[],
     await scenario(bench, { scenario: '2', title: 'viewer, READ keys (1,000 in rotation)', db }, server, keyed(s.readKeys, Q.viewer), ok('"scope":"READ"'));
     const noCredits = await probe(server, Q.credits, s.readKeys[0] ?? '', ok('"balance"'));
     await scenario(bench, { scenario: '3', title: 'credits, LIVE READ keys (1,000)', db }, server, keyed(s.readKeys, Q.credits), ok('"balance"'), noCredits);
-    const noJobs = await probe(server, Q.createJob, s.testKey, ok('"job":{"id"'));
-    await scenario(bench, { scenario: '4', title: 'createJob, TEST key', db }, server, keyed([s.testKey], Q.createJob), ok('"job":{"id"'), noJobs);
+    const noJobs = await probe(server, Q.createJob, s.testKeys[0] ?? '', ok('"job":{"id"'));
+    await scenario(bench, { scenario: '4', title: `createJob, TEST keys (${WRITE_KEYS})`, db }, server, keyed(s.testKeys, Q.createJob), ok('"job":{"id"'), noJobs);
     cannot5 = noJobs ?? (s.granted === 0 ? `credits could not be granted: ${s.grantNote}` : null);
-    const title5 = `createJob, LIVE keys (${HOT_KEYS}) on one account`;
+    const title5 = `createJob, LIVE keys (${WRITE_KEYS}) on one account`;
     const r5 = await scenario(bench, { scenario: '5', title: title5, db }, server, keyed(s.hotKeys, Q.createJob), ok('"job":{"id"'), cannot5);
     if (r5) jobsSeen = r5.completed - r5.unexpected;
     await scenario(bench, { scenario: '6', title: 'invalid key (bad checksum) → 401', db }, server, keyed([invalid], Q.viewer), (status) => status === 401);
@@ -426,30 +441,37 @@ async function profileRun(): Promise<void> {
   };
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const target = await sqliteTarget();
   const sections: string[] = [];
-  try {
-    const baseline = await startBaseline(prof('baseline-hello'));
-    await measure({ baseUrl: baseline.baseUrl, requests: [{ headers: JSON_HEADERS, body: Q.hello }], expect: ok('world'), warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: baseline.pid });
-    await baseline.stop();
-    let server = await startKeyscope(target);
-    const s = await seed(server, target);
-    await server.stop();
-    for (const [name, requests, expect] of [
-      ['keyscope-viewer', keyed(s.readKeys, Q.viewer), ok('"scope":"READ"')],
-      ['keyscope-invalid-key', keyed([badChecksum(s.readKeys[0] ?? '')], Q.viewer), (status: number) => status === 401],
-    ] as const) {
-      server = await startKeyscope(target, {}, prof(name));
-      const result = await measure({ baseUrl: server.baseUrl, requests, expect, warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: server.pid });
-      log(`  ${name}: ${result.requestsPerSecond} req/s under the profiler`);
+  const profiled: string[] = [];
+  const baseline = await startBaseline(prof('baseline-hello'));
+  await measure({ baseUrl: baseline.baseUrl, requests: helloRequests, expect: helloOk, warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: baseline.pid });
+  await baseline.stop();
+  profiled.push('baseline-hello');
+  for (const target of await keyscopeTargets()) {
+    try {
+      let server = await startKeyscope(target);
+      const s = await seed(server, target);
       await server.stop();
+      const runs: [string, string, LoadRequest[], Expect][] = [
+        ['2', 'viewer', keyed(s.readKeys, Q.viewer), ok('"scope":"READ"')],
+        ['3', 'credits', keyed(s.readKeys, Q.credits), ok('"balance"')],
+        ['4', 'create-job-test', keyed(s.testKeys, Q.createJob), ok('"job":{"id"')],
+        ['6', 'invalid-key', keyed([badChecksum(s.readKeys[0] ?? '')], Q.viewer), (status) => status === 401],
+      ];
+      for (const [id, label, requests, expect] of runs) {
+        if (only ? !only.has(id) : id === '3' || id === '4') continue;
+        const name = `keyscope-${target.db}-${id}-${label}`;
+        server = await startKeyscope(target, {}, prof(name));
+        const result = await measure({ baseUrl: server.baseUrl, requests, expect, warmupSeconds: WARMUP_S, seconds: PROFILE_S, connections: CONNECTIONS, serverPid: server.pid });
+        log(`  ${name}: ${result.requestsPerSecond} req/s, ${result.cpuUsPerRequest} µs CPU/req under the profiler`);
+        await server.stop();
+        profiled.push(name);
+      }
+    } finally {
+      await target.cleanup();
     }
-    for (const name of ['baseline-hello', 'keyscope-viewer', 'keyscope-invalid-key']) {
-      sections.push(formatSummary(name, summariseProfile(mainThreadProfile(name))));
-    }
-  } finally {
-    await target.cleanup();
   }
+  for (const name of profiled) sections.push(formatSummary(name, summariseProfile(mainThreadProfile(name))));
   const text = sections.join('\n\n');
   writeFileSync(path.join(dir, 'summary.md'), `${text}\n`);
   process.stdout.write(`${text}\n\nProfiles and this summary are in ${path.relative(ROOT, dir)}/ (open a .cpuprofile in Chrome DevTools).\n`);
@@ -479,9 +501,7 @@ async function benchmark(): Promise<void> {
   try {
     log('Baseline: bare graphql-yoga + Pothos (warm-up, then one run before every Keyscope row)');
     log(`  ${describe(await baselineRun(bench, WARMUP_S))}`);
-    const targets: KeyscopeTarget[] = [await sqliteTarget()];
-    const pgUrl = process.env.BENCH_DATABASE_URL;
-    if (pgUrl) targets.push(await postgresTarget(pgUrl));
+    const targets = await keyscopeTargets();
     for (const target of targets) {
       try {
         await keyscopeRuns(bench, target, soaks, ledgers);
@@ -513,6 +533,7 @@ async function benchmark(): Promise<void> {
     `- Each Keyscope row is paired with a baseline run measured just before it, and its ratios are to that run (the machine's load drifts; a pair shares it). The baseline row is the mean of its ${runs.length} runs.`,
     `- ${CONNECTIONS} connections, ${MEASURE_S} s measured per row after a ${WARMUP_S} s warm-up; ${meta.pinned}. Load average at the start: ${meta.loadAverageAtStart.join(' ')}.`,
     `- Keyscope runs as in production: NODE_ENV=production, access log on (one JSON line per request, to /dev/null) except in row 2·, workers and flushes running. KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for the run, since it measures throughput: every limiter still counts every request.`,
+    `- The query-cost budget (1000 points per key, refilled at 50 per second; createJob costs 10) has no setting: scenarios 4 and 5 rotate ${WRITE_KEYS} keys each to stay inside it, and every request is still charged to its key's budget.`,
     `- "errors" counts socket errors, timeouts and responses other than the scenario expects (a GraphQL error included); scenario 6 expects 401, so its non-2xx are the refusals it asks for.`,
     `- \`npm start\` answered /health ${startup.ms} ms after spawn (target < 2000 ms; ${startup.note}).`,
     ...soaks.map(
