@@ -3,6 +3,7 @@
 import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule, isObjectType } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
+import { followApiKeyChanges } from './api-keys/api-key-changes.ts';
 import { ApiKeyVerifier } from './api-keys/api-key-verifier.ts';
 import { LastUsedTracker } from './api-keys/last-used.ts';
 import { permissions } from './auth/permissions.ts';
@@ -76,12 +77,18 @@ export function createApp(options: AppOptions): KeyscopeApp {
     db: database.db,
     clock,
     mailer: options.mailer ?? createMailer({ smtpUrl: config.smtpUrl, mailDir: config.mailDir }),
-    keys: new ApiKeyVerifier(database.db, config.serverSecret, clock, { cache: database.dialect === 'sqlite' }),
+    // SQLite: cached from the start (one writer). PostgreSQL: cached while key changes are
+    // announced to this instance (followApiKeyChanges), reloaded after a minute regardless.
+    keys: new ApiKeyVerifier(database.db, config.serverSecret, clock, {
+      cache: database.dialect === 'sqlite',
+      maxAgeMs: database.dialect === 'sqlite' ? null : 60_000,
+    }),
     lastUsed: new LastUsedTracker(database.db),
     usage: new UsageRecorder(database.db),
     rateLimits: createRateLimits(config, database, clock),
     rootFieldNames,
   };
+  followApiKeyChanges(database, deps.keys);
 
   const development = config.env !== 'production';
   const graphiqlPage = new GraphiqlPage();

@@ -1,9 +1,14 @@
 // Turns a presented API key into a verified key record, or a reason to refuse it.
 // The hot path of every keyed request: checksum first (no database work for garbage),
-// then an in-process cache on SQLite, whose only writer is this process, so every key
-// change evicts the entry before the change's response is sent. On PostgreSQL several
-// instances write, so every request reads the key (one indexed look-up) and revocation
-// is exact across instances.
+// then an in-process cache of verified keys, so that a known key costs no query.
+//   - SQLite: this process is the only writer, and every key write evicts the entry
+//     (invalidate) after it commits and before its response is sent.
+//   - PostgreSQL: several instances write. A trigger announces every change to a key or
+//     its secrets on the `keyscope_api_keys` channel (migration 2026-11-23T07-00-00), and
+//     each instance evicts on the announcement (api-key-changes.ts). The cache is used only
+//     while that LISTEN is up; entries are also reloaded after MAX_AGE_MS as a backstop.
+// A load that raced with an eviction is not cached (the generation check), so a stale row
+// can never outlive the change that made it stale.
 import type { Db, Environment, Scope } from '../db/database.ts';
 import type { Clock } from '../deps.ts';
 import { hmacSha256 } from '../ids.ts';
@@ -39,18 +44,52 @@ export type KeyCheck =
 
 const MAX_CACHED = 20_000;
 
+export interface VerifierOptions {
+  /** Whether cached keys may be used from the start (SQLite); otherwise from setCaching(true). */
+  cache: boolean;
+  /** Entries older than this are loaded again; null: never. */
+  maxAgeMs?: number | null;
+}
+
+interface Cached {
+  key: VerifiedApiKey;
+  loadedAt: number;
+}
+
 export class ApiKeyVerifier {
   readonly #db: Db;
   readonly #secret: string;
   readonly #clock: Clock;
-  readonly #cache: Map<string, VerifiedApiKey> | null;
+  readonly #maxAgeMs: number | null;
+  readonly #cache = new Map<string, Cached>();
   readonly #hashesByKey = new Map<string, Set<string>>();
+  #caching: boolean;
+  /** Bumped by every eviction: a load that saw it change does not cache what it read. */
+  #generation = 0;
 
-  constructor(db: Db, secret: string, clock: Clock, options: { cache: boolean }) {
+  constructor(db: Db, secret: string, clock: Clock, options: VerifierOptions) {
     this.#db = db;
     this.#secret = secret;
     this.#clock = clock;
-    this.#cache = options.cache ? new Map() : null;
+    this.#caching = options.cache;
+    this.#maxAgeMs = options.maxAgeMs ?? null;
+  }
+
+  /** Turns the cache on or off; either way it starts empty. */
+  setCaching(on: boolean): void {
+    this.#caching = on;
+    this.#cache.clear();
+    this.#hashesByKey.clear();
+    this.#generation += 1;
+  }
+
+  get caching(): boolean {
+    return this.#caching;
+  }
+
+  /** How many evictions (key writes, announcements, resets) this verifier has seen. */
+  get generation(): number {
+    return this.#generation;
   }
 
   hash(key: string): string {
@@ -60,38 +99,40 @@ export class ApiKeyVerifier {
   async verify(presented: string): Promise<KeyCheck> {
     if (!parseApiKey(presented)) return { ok: false, reason: 'malformed' };
     const hash = this.hash(presented);
-    let key = this.#cache?.get(hash);
+    const now = this.#clock.now();
+    const cached = this.#caching ? this.#cache.get(hash) : undefined;
+    let key = cached && (this.#maxAgeMs === null || now - cached.loadedAt < this.#maxAgeMs) ? cached.key : undefined;
     if (!key) {
+      const generation = this.#generation;
       key = await this.#load(hash);
       if (!key) return { ok: false, reason: 'unknown' };
-      this.#remember(hash, key);
+      if (this.#caching && generation === this.#generation) this.#remember(hash, key, now);
     }
-    const now = this.#clock.now();
     if (key.revokedAt !== null && key.revokedAt <= now) return { ok: false, reason: 'revoked' };
     if (key.secretExpiresAt !== null && key.secretExpiresAt <= now) return { ok: false, reason: 'revoked' };
     if (key.expiresAt !== null && key.expiresAt <= now) return { ok: false, reason: 'expired' };
     return { ok: true, key };
   }
 
-  /** Called by every write to a key, after it commits and before its response is sent. */
+  /** Called by every write to a key after it commits and before its response is sent, and for every announced change. */
   invalidate(keyId: string): void {
+    this.#generation += 1;
     const hashes = this.#hashesByKey.get(keyId);
-    if (!hashes || !this.#cache) return;
+    if (!hashes) return;
     for (const hash of hashes) this.#cache.delete(hash);
     this.#hashesByKey.delete(keyId);
   }
 
-  #remember(hash: string, key: VerifiedApiKey): void {
-    if (!this.#cache) return;
+  #remember(hash: string, key: VerifiedApiKey, loadedAt: number): void {
     if (this.#cache.size >= MAX_CACHED) {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) {
         const evicted = this.#cache.get(oldest);
         this.#cache.delete(oldest);
-        if (evicted) this.#hashesByKey.get(evicted.id)?.delete(oldest);
+        if (evicted) this.#hashesByKey.get(evicted.key.id)?.delete(oldest);
       }
     }
-    this.#cache.set(hash, key);
+    this.#cache.set(hash, { key, loadedAt });
     let hashes = this.#hashesByKey.get(key.id);
     if (!hashes) {
       hashes = new Set();

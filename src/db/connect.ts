@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, sql } from 'kysely';
 import pg from 'pg';
 import type { Database, Db } from './database.ts';
+import { type ChannelHandlers, PgChannelListener } from './notifications.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,6 +13,11 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** The PostgreSQL pool, for stores that need their own client (rate limits). */
   pgPool?: pg.Pool;
+  /**
+   * PostgreSQL: LISTEN on `channel` over a connection of its own, re-established when lost
+   * (see db/notifications.ts); ended by close(). SQLite has one writer, this process: absent.
+   */
+  listen?(channel: string, handlers: ChannelHandlers): void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -93,10 +99,16 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const listeners: PgChannelListener[] = [];
   return {
     db,
     dialect: 'postgres',
     pgPool: pool,
+    listen(channel, handlers) {
+      const listener = new PgChannelListener({ connectionString: url }, channel, handlers);
+      listeners.push(listener);
+      listener.start();
+    },
     async ping() {
       try {
         await sql`select 1`.execute(db);
@@ -106,6 +118,7 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
       }
     },
     async close() {
+      await Promise.all(listeners.map((l) => l.close()));
       await db.destroy();
     },
   };
