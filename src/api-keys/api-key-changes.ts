@@ -10,7 +10,7 @@ export const API_KEY_CHANNEL = 'keyscope_api_keys';
 export function followApiKeyChanges(database: DatabaseHandle, keys: ApiKeyVerifier): void {
   database.listen?.(API_KEY_CHANNEL, {
     onListening: () => keys.setCaching(true),
-    onMessage: (keyId) => keys.invalidate(keyId),
+    onMessage: (keyId) => keys.announced(keyId),
     onLost: () => keys.setCaching(false),
   });
 }

@@ -43,6 +43,8 @@ export type KeyCheck =
   | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' };
 
 const MAX_CACHED = 20_000;
+/** How long a key write waits for its own announcement before answering anyway. */
+const ANNOUNCEMENT_WAIT_MS = 2_000;
 
 export interface VerifierOptions {
   /** Whether cached keys may be used from the start (SQLite); otherwise from setCaching(true). */
@@ -66,6 +68,9 @@ export class ApiKeyVerifier {
   #caching: boolean;
   /** Bumped by every eviction: a load that saw it change does not cache what it read. */
   #generation = 0;
+  /** Changes are announced to this instance (a LISTEN is up). */
+  #announced = false;
+  readonly #waiters = new Map<string, Set<() => void>>();
 
   constructor(db: Db, secret: string, clock: Clock, options: VerifierOptions) {
     this.#db = db;
@@ -76,8 +81,9 @@ export class ApiKeyVerifier {
   }
 
   /** Turns the cache on or off; either way it starts empty. */
-  setCaching(on: boolean): void {
+  setCaching(on: boolean, announced = on): void {
     this.#caching = on;
+    this.#announced = announced;
     this.#cache.clear();
     this.#hashesByKey.clear();
     this.#generation += 1;
@@ -112,6 +118,47 @@ export class ApiKeyVerifier {
     if (key.secretExpiresAt !== null && key.secretExpiresAt <= now) return { ok: false, reason: 'revoked' };
     if (key.expiresAt !== null && key.expiresAt <= now) return { ok: false, reason: 'expired' };
     return { ok: true, key };
+  }
+
+  /**
+   * Before a key write: returns a wait for the moment this instance hears the write's
+   * announcement (PostgreSQL). PostgreSQL hands a NOTIFY to every listening instance at
+   * once, so a write that answers only after hearing its own announcement answers after the
+   * other instances have been told too: the caller's next request, to any instance, finds
+   * the change. Without a listener (SQLite, or LISTEN down and the cache off) it is a no-op.
+   */
+  expectAnnouncement(keyId: string): { wait(): Promise<void>; cancel(): void } {
+    if (!this.#announced) return { wait: async () => {}, cancel: () => {} };
+    let heard!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      heard = resolve;
+    });
+    let waiters = this.#waiters.get(keyId);
+    if (!waiters) {
+      waiters = new Set();
+      this.#waiters.set(keyId, waiters);
+    }
+    const mine = waiters;
+    mine.add(heard);
+    const forget = () => {
+      mine.delete(heard);
+      if (mine.size === 0 && this.#waiters.get(keyId) === mine) this.#waiters.delete(keyId);
+    };
+    return {
+      async wait() {
+        const timer = setTimeout(heard, ANNOUNCEMENT_WAIT_MS);
+        await promise;
+        clearTimeout(timer);
+        forget();
+      },
+      cancel: forget,
+    };
+  }
+
+  /** A change to the key was announced (PostgreSQL LISTEN): evict it and release the writers waiting for it. */
+  announced(keyId: string): void {
+    this.invalidate(keyId);
+    for (const heard of this.#waiters.get(keyId) ?? []) heard();
   }
 
   /** Called by every write to a key after it commits and before its response is sent, and for every announced change. */

@@ -1,3 +1,4 @@
+import { PostgresAdapter, sql } from 'kysely';
 import type { ApiKeysTable, DbOrTrx, Environment } from '../db/database.ts';
 import type { Restrictions } from './restrictions.ts';
 
@@ -93,4 +94,15 @@ export async function markApiKeyRevoked(db: DbOrTrx, accountId: string, keyId: s
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
+}
+
+/**
+ * Announces a change to the key to every instance when the transaction commits (PostgreSQL
+ * NOTIFY on the channel the verification caches listen to; the table triggers announce
+ * changes too, this makes sure a write that changed nothing still answers its waiter).
+ * SQLite has one writer, which evicts by itself.
+ */
+export async function announceApiKeyChange(db: DbOrTrx, keyId: string): Promise<void> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await sql`select pg_notify('keyscope_api_keys', ${keyId})`.execute(db);
 }

@@ -3,7 +3,8 @@
 import { findAccountById } from '../accounts/accounts.queries.ts';
 import { insertAuditEvent } from '../audit/audit.queries.ts';
 import type { RequestState } from '../context.ts';
-import type { ApiKeysTable, Environment, Scope } from '../db/database.ts';
+import type { Transaction } from 'kysely';
+import type { ApiKeysTable, Database, Environment, Scope } from '../db/database.ts';
 import type { AppDeps } from '../deps.ts';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -11,6 +12,7 @@ import { type Page, type PageArgs, pageWindow, toPage } from '../schema/paginati
 import { displayPrefix, generateApiKey } from './api-key-format.ts';
 import {
   type ApiKey,
+  announceApiKeyChange,
   apiKeyRowToApiKey,
   capApiKeySecrets,
   findApiKey,
@@ -60,6 +62,29 @@ function checkRateLimit(rateLimit: RateLimitInput | null | undefined): RateLimit
 function audit(state: RequestState, accountId: string, action: string, keyId: string, at: number, metadata: Record<string, unknown> = {}) {
   const sessionId = state.viewer.kind === 'session' ? state.viewer.sessionId : null;
   return { accountId, actorType: 'session' as const, actorId: sessionId, action, targetType: 'api_key', targetId: keyId, ip: state.clientIp, metadata, at };
+}
+
+/**
+ * Runs a write to one key in a transaction, then makes it hold everywhere before answering:
+ * this instance's cache evicts the key, and on PostgreSQL the answer waits until the change's
+ * announcement has reached this instance, which PostgreSQL delivers to every instance at once.
+ */
+async function writeApiKey<T>(deps: AppDeps, keyId: string, write: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const announcement = deps.keys.expectAnnouncement(keyId);
+  let result: T;
+  try {
+    result = await deps.db.transaction().execute(async (trx) => {
+      const value = await write(trx);
+      await announceApiKeyChange(trx, keyId);
+      return value;
+    });
+  } catch (error) {
+    announcement.cancel();
+    throw error;
+  }
+  deps.keys.invalidate(keyId);
+  await announcement.wait();
+  return result;
 }
 
 export async function getApiKey(deps: AppDeps, accountId: string, keyId: string): Promise<ApiKey> {
@@ -148,21 +173,20 @@ export async function updateApiKey(
     changes.rate_limit_window_seconds = null;
   }
   const at = deps.clock.now();
-  await deps.db.transaction().execute(async (trx) => {
+  await writeApiKey(deps, input.id, async (trx) => {
     const existing = await findApiKey(trx, accountId, input.id);
     if (!existing) throw notFound('API key');
     if (existing.revoked_at !== null) throw conflict('This key is revoked; it can no longer be changed.');
     await updateApiKeyRow(trx, accountId, input.id, { ...changes, updated_at: at });
     await insertAuditEvent(trx, audit(state, accountId, 'api_key.updated', input.id, at, { fields: Object.keys(changes) }));
   });
-  deps.keys.invalidate(input.id);
   return getApiKey(deps, accountId, input.id);
 }
 
 /** Revokes at once; revoking an already revoked key answers with it unchanged. */
 export async function revokeApiKey(deps: AppDeps, state: RequestState, accountId: string, keyId: string) {
   const at = deps.clock.now();
-  await deps.db.transaction().execute(async (trx) => {
+  await writeApiKey(deps, keyId, async (trx) => {
     const existing = await findApiKey(trx, accountId, keyId);
     if (!existing) throw notFound('API key');
     if (await markApiKeyRevoked(trx, accountId, keyId, at)) {
@@ -177,7 +201,6 @@ export async function revokeApiKey(deps: AppDeps, state: RequestState, accountId
       });
     }
   });
-  deps.keys.invalidate(keyId);
   return getApiKey(deps, accountId, keyId);
 }
 
@@ -188,7 +211,7 @@ export async function rollApiKey(deps: AppDeps, state: RequestState, accountId: 
     throw badUserInput(`gracePeriodSeconds must be between 0 and ${MAX_GRACE_PERIOD_SECONDS}.`, { field: 'gracePeriodSeconds' });
   }
   const at = deps.clock.now();
-  const secret = await deps.db.transaction().execute(async (trx) => {
+  const secret = await writeApiKey(deps, input.id, async (trx) => {
     const existing = await findApiKey(trx, accountId, input.id);
     if (!existing) throw notFound('API key');
     if (existing.revoked_at !== null) throw conflict('This key is revoked; create a new key instead.');
@@ -199,6 +222,5 @@ export async function rollApiKey(deps: AppDeps, state: RequestState, accountId: 
     await insertAuditEvent(trx, audit(state, accountId, 'api_key.rolled', input.id, at, { gracePeriodSeconds: grace }));
     return fresh;
   });
-  deps.keys.invalidate(input.id);
   return { apiKey: await getApiKey(deps, accountId, input.id), secret };
 }
