@@ -31,6 +31,8 @@ export interface RequestState {
   credits: CreditsReport | null;
   cost: { requested: number; remaining: number } | null;
   operationName: string | null;
+  /** The result carried at least one error (counted as an error in usage even with HTTP 200). */
+  hadErrors: boolean;
 }
 
 export interface GraphQLContext {

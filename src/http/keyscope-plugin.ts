@@ -37,6 +37,7 @@ function newRequestState(request: Request, clientIp: string, at: number): Reques
     credits: null,
     cost: null,
     operationName: null,
+    hadErrors: false,
   };
 }
 
@@ -111,6 +112,7 @@ export function keyscopePlugin(deps: AppDeps, resolveClientIp: ClientIpResolver)
       const state = requestStateOf(request);
       if (!state || Array.isArray(result) || !result || typeof result !== 'object' || !('errors' in result || 'data' in result)) return;
       const execution = result as ExecutionResult;
+      if (execution.errors?.length) state.hadErrors = true;
       const authenticated = state.viewer.kind !== 'anonymous';
       const extensions: Record<string, unknown> = { ...execution.extensions };
       if (state.credits) extensions.credits = state.credits;
@@ -139,7 +141,7 @@ export function keyscopePlugin(deps: AppDeps, resolveClientIp: ClientIpResolver)
         deps.usage.recordRequest(
           { id: viewer.key.id, accountId: viewer.accountId, environment: viewer.key.environment },
           at,
-          response.status >= 400,
+          response.status >= 400 || state.hadErrors,
           state.credits?.charged ?? 0,
         );
       }

@@ -27,6 +27,10 @@ describe('usage', () => {
     await t.gql('mutation { a: createJob(input: { kind: STAGE }) { job { id } } b: createJob(input: { kind: STAGE }) { job { id } } }', { key: live.secret });
     const broken = await t.gql('{ credits { ', { key: live.secret });
     expect(broken.status).toBe(400);
+    // A field error inside an HTTP 200 answer counts as an error too.
+    const missing = await t.gql('{ job(id: "job_0000000000000000000000") { id } }', { key: live.secret });
+    expect(missing.status).toBe(200);
+    expect(missing.body.errors[0].extensions.code).toBe('NOT_FOUND');
     await t.gql(CREATE_JOB, { key: test.secret, variables: { input: { kind: 'STAGE' } } });
 
     // Not written yet: counts are kept in memory until the next flush.
@@ -39,23 +43,23 @@ describe('usage', () => {
     expect(nodes).toHaveLength(2);
     expect(nodes).toEqual(
       expect.arrayContaining([
-        { day: today(), keyId: live.id, environment: 'LIVE', requests: 6, errors: 1, creditsCharged: 4 },
+        { day: today(), keyId: live.id, environment: 'LIVE', requests: 7, errors: 2, creditsCharged: 4 },
         { day: today(), keyId: test.id, environment: 'TEST', requests: 1, errors: 0, creditsCharged: 0 },
       ]),
     );
-    expect(res.body.data.usage.totals).toEqual({ requests: 7, errors: 1, creditsCharged: 4 });
+    expect(res.body.data.usage.totals).toEqual({ requests: 8, errors: 2, creditsCharged: 4 });
 
     const onlyTest = await t.gql(USAGE, { variables: { ...range(), keyId: test.id }, session: owner.jar });
     expect(onlyTest.body.data.usage.edges.map((e: { node: { keyId: string } }) => e.node.keyId)).toEqual([test.id]);
     expect(onlyTest.body.data.usage.totals.requests).toBe(1);
     const onlyLive = await t.gql(USAGE, { variables: { ...range(), environment: 'LIVE' }, session: owner.jar });
-    expect(onlyLive.body.data.usage.totals).toEqual({ requests: 6, errors: 1, creditsCharged: 4 });
+    expect(onlyLive.body.data.usage.totals).toEqual({ requests: 7, errors: 2, creditsCharged: 4 });
 
     // A second flush adds to the same rows.
     await t.gql(CREDITS, { key: live.secret });
     await t.app.flush();
     const after = await t.gql(USAGE, { variables: { ...range(), keyId: live.id }, session: owner.jar });
-    expect(after.body.data.usage.edges[0].node.requests).toBe(7);
+    expect(after.body.data.usage.edges[0].node.requests).toBe(8);
   });
 
   it('pages newest day first, with totals over the whole range', async () => {
