@@ -10,7 +10,7 @@ const UsageDayRef = builder.objectRef<UsageDay>('UsageDay').implement({
     keyId: t.exposeID('keyId', { description: 'The API key.' }),
     environment: t.field({ type: EnvironmentEnum, description: "The key's environment.", resolve: (d) => d.environment }),
     requests: t.exposeInt('requests', { description: 'Requests made with the key.' }),
-    errors: t.exposeInt('errors', { description: 'Requests answered with an HTTP error status (4xx/5xx).' }),
+    errors: t.exposeInt('errors', { description: 'Requests answered with an HTTP error status (4xx/5xx) or carrying any GraphQL error.' }),
     creditsCharged: t.exposeInt('creditsCharged', { description: 'Credits charged (refunds are not subtracted; see the ledger).' }),
   }),
 });
@@ -19,7 +19,7 @@ const UsageTotalsRef = builder.objectRef<UsageTotals>('UsageTotals').implement({
   description: 'Sums over the whole range, every page.',
   fields: (t) => ({
     requests: t.exposeInt('requests', { description: 'Requests.' }),
-    errors: t.exposeInt('errors', { description: 'Requests answered with an HTTP error status.' }),
+    errors: t.exposeInt('errors', { description: 'Requests answered with an HTTP error status or carrying any GraphQL error.' }),
     creditsCharged: t.exposeInt('creditsCharged', { description: 'Credits charged.' }),
   }),
 });
