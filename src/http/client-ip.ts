@@ -6,7 +6,18 @@ export type ClientIpResolver = (peer: string, forwardedFor: string | null) => st
 
 export function clientIpResolver(trustedProxies: string[]): ClientIpResolver {
   const trusted = compileRanges(trustedProxies);
-  const canonical = (ip: string) => normaliseIp(ip)?.toString() ?? ip;
+  // Parsing an address costs more than the rest of this function; peers repeat (keep-alive
+  // connections, a few proxies), so their canonical forms are kept, a bounded number.
+  const known = new Map<string, string>();
+  const canonical = (ip: string) => {
+    let form = known.get(ip);
+    if (form === undefined) {
+      form = normaliseIp(ip)?.toString() ?? ip;
+      if (known.size >= 4096) known.clear();
+      known.set(ip, form);
+    }
+    return form;
+  };
   return (peer, forwardedFor) => {
     if (trusted.length === 0 || !forwardedFor || !ipInRanges(peer, trusted)) return canonical(peer);
     const hops = forwardedFor.split(',').map((hop) => hop.trim()).filter(Boolean);

@@ -9,7 +9,7 @@
 //     then taken from the key's budget (HTTP 429 when the budget is short) and reported as
 //     `extensions.cost { requested, remaining }`.
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
-import type { GraphQLError, ValidationContext } from 'graphql';
+import type { GraphQLError, OperationDefinitionNode, ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import type { AppDeps } from '../deps.ts';
@@ -74,11 +74,18 @@ export function armorPlugins(): Plugin<GraphQLContext>[] {
 
 /** The variables-aware query cost: refused above the maximum, charged to API keys. */
 export function queryCostPlugin(deps: AppDeps): Plugin<GraphQLContext> {
+  // Yoga hands the same parsed document to every request with the same query text: an
+  // operation that declares no variables costs the same every time, so it is costed once.
+  const fixedCosts = new WeakMap<OperationDefinitionNode, number>();
   return {
     async onExecute({ args, setResultAndStopExecution }) {
       const operation = selectedOperation(args.document, args.operationName);
       if (!operation) return;
-      const requested = operationCost(args.schema, args.document, operation, args.variableValues);
+      let requested = fixedCosts.get(operation);
+      if (requested === undefined) {
+        requested = operationCost(args.schema, args.document, operation, args.variableValues);
+        if (!operation.variableDefinitions?.length) fixedCosts.set(operation, requested);
+      }
       if (requested > COST_BUDGET.capacity) {
         setResultAndStopExecution({
           errors: [

@@ -12,8 +12,15 @@ interface Counter {
   credits: number;
 }
 
+const DAY_MS = 86_400_000;
+// The UTC day of the last call: every request asks, and nearly all fall on the same day.
+let lastDay = { start: 0, end: 0, name: '' };
+
 export function dayOf(epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 10);
+  if (epochMs >= lastDay.start && epochMs < lastDay.end) return lastDay.name;
+  const start = Math.floor(epochMs / DAY_MS) * DAY_MS;
+  lastDay = { start, end: start + DAY_MS, name: new Date(epochMs).toISOString().slice(0, 10) };
+  return lastDay.name;
 }
 
 export class UsageRecorder {
