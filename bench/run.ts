@@ -9,6 +9,7 @@
 //   npm run bench -- --quick      # shorter phases, for trying the harness (figures are rough)
 //   npm run bench -- --profile    # node --cpu-prof of the servers under scenarios 1, 2 and 6 (--only 3,4 for others)
 //   npm run bench -- --only 2,6   # just those rows (--db sqlite|postgres: one database)
+//   npm run bench -- --in-process # server CPU per request without sockets: the steadiest figure
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connectDatabase } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
+import { inProcess } from './in-process.ts';
 import { type LedgerCheck, checkLedger } from './ledger-check.ts';
 import { type LoadRequest, type LoadResult, measure, rssMb } from './load.ts';
 import { type ServerChild, freePort, killAllServers, pinSelfToCore1, pinning, startServer } from './processes.ts';
@@ -30,6 +32,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
     db: { type: 'string' },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 
@@ -280,6 +283,9 @@ interface Soak {
   startMb: number;
   endMb: number;
   maxMb: number;
+  /** Mean RSS over the first and the last third of the run (after the first 3 s): flat means close. */
+  firstThirdMb: number;
+  lastThirdMb: number;
   requestsPerSecond: number;
 }
 
@@ -290,12 +296,16 @@ async function soak(server: ServerChild, requests: LoadRequest[]): Promise<Soak>
     const result = await measure({ baseUrl: server.baseUrl, requests, expect: ok('"scope"'), warmupSeconds: 0, seconds: SOAK_S, connections: CONNECTIONS, serverPid: server.pid });
     // The first seconds still grow the heap to its working size; flatness is judged after them.
     const settled = samples.slice(Math.min(3, samples.length - 1));
+    const third = Math.max(1, Math.floor(settled.length / 3));
+    const mean = (values: number[]) => Math.round((10 * values.reduce((a, b) => a + b, 0)) / Math.max(1, values.length)) / 10;
     return {
       seconds: SOAK_S,
       samples,
       startMb: settled[0] ?? Number.NaN,
       endMb: samples.at(-1) ?? Number.NaN,
       maxMb: Math.max(...samples),
+      firstThirdMb: mean(settled.slice(0, third)),
+      lastThirdMb: mean(settled.slice(-third)),
       requestsPerSecond: result.requestsPerSecond,
     };
   } finally {
@@ -335,7 +345,7 @@ async function keyscopeRuns(bench: Bench, target: KeyscopeTarget, soaks: Soak[],
       log(`  RSS run: scenario 2 for ${SOAK_S} s`);
       const result = await soak(server, keyed(s.readKeys, Q.viewer));
       soaks.push(result);
-      log(`  RSS ${result.startMb} → ${result.endMb} MB (max ${result.maxMb}) at ${result.requestsPerSecond} req/s`);
+      log(`  RSS mean ${result.firstThirdMb} MB (first third) → ${result.lastThirdMb} MB (last third), max ${result.maxMb} MB, at ${result.requestsPerSecond} req/s`);
     }
   } finally {
     await server.stop();
@@ -537,7 +547,8 @@ async function benchmark(): Promise<void> {
     `- "errors" counts socket errors, timeouts and responses other than the scenario expects (a GraphQL error included); scenario 6 expects 401, so its non-2xx are the refusals it asks for.`,
     `- \`npm start\` answered /health ${startup.ms} ms after spawn (target < 2000 ms; ${startup.note}).`,
     ...soaks.map(
-      (s) => `- RSS over a ${s.seconds} s run of scenario 2 (SQLite${flags.long ? '' : '; `npm run bench -- --long` makes it 60 s'}): ${s.startMb} MB after 3 s, ${s.endMb} MB at the end, ${s.maxMb} MB at most, at ${s.requestsPerSecond} req/s (target < 250 MB and flat).`,
+      (s) =>
+        `- RSS over a ${s.seconds} s run of scenario 2 (SQLite${flags.long ? '' : '; `npm run bench -- --long` makes it 60 s'}), sampled every second: mean ${s.firstThirdMb} MB over the first third, ${s.lastThirdMb} MB over the last, ${s.maxMb} MB at most (the heap's sawtooth between major collections), at ${s.requestsPerSecond} req/s (target < 250 MB and flat).`,
     ),
     ...ledgers.map(
       ({ db, check, jobsSeen }) =>
@@ -574,7 +585,10 @@ process.on('SIGTERM', interrupt);
 
 pinSelfToCore1();
 try {
-  await (flags.profile ? profileRun() : benchmark());
+  if (flags['in-process']) {
+    log('Server CPU per request in one process (yoga.fetch, no sockets), Keyscope on SQLite beside bare Yoga:');
+    await inProcess(['viewer', 'credits', 'createJob', 'invalid'], log);
+  } else await (flags.profile ? profileRun() : benchmark());
 } catch (error) {
   log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   killAllServers();
