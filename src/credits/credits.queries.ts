@@ -1,6 +1,7 @@
 // The balance and its ledger. A balance changes only by a relative UPDATE (never a value
 // read and written back) and every change has its ledger row, in the caller's transaction.
-import { sql } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
+import type { DatabaseHandle } from '../db/connect.ts';
 import type { CreditLedgerTable, DbOrTrx, LedgerKind } from '../db/database.ts';
 import { newId } from '../ids.ts';
 
@@ -30,10 +31,31 @@ export function ledgerRowToEntry(row: CreditLedgerTable): LedgerEntry {
   };
 }
 
+const balanceQuery = (db: DbOrTrx, accountId: string) => db.selectFrom('accounts').select('credit_balance').where('id', '=', accountId);
+
 export async function readBalance(db: DbOrTrx, accountId: string): Promise<number | undefined> {
-  const row = await db.selectFrom('accounts').select('credit_balance').where('id', '=', accountId).executeTakeFirst();
+  const row = await balanceQuery(db, accountId).executeTakeFirst();
   return row?.credit_balance;
 }
+
+/**
+ * The same read outside any transaction, answered at once on SQLite when the connection is
+ * free (DatabaseHandle.readNow): the `credits` field then resolves without a promise, the
+ * hottest read there is. Through Kysely otherwise.
+ */
+export function readBalanceNow(database: DatabaseHandle, accountId: string): number | undefined | Promise<number | undefined> {
+  if (!database.readNow) return readBalance(database.db, accountId);
+  // Compiled once per database: the SQL never changes, only the one parameter (the id).
+  let compiled = compiledBalanceQueries.get(database);
+  if (!compiled) {
+    compiled = balanceQuery(database.db, '').compile();
+    compiledBalanceQueries.set(database, compiled);
+  }
+  const rows = database.readNow<{ credit_balance: number }>({ ...compiled, parameters: [accountId] });
+  return rows ? rows[0]?.credit_balance : readBalance(database.db, accountId);
+}
+
+const compiledBalanceQueries = new WeakMap<DatabaseHandle, CompiledQuery<{ credit_balance: number }>>();
 
 /**
  * `credit_balance = credit_balance - cost WHERE credit_balance >= cost`: the new balance (and

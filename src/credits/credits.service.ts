@@ -23,7 +23,7 @@ import {
   insertLedgerEntry,
   ledgerRowToEntry,
   listLedgerEntries,
-  readBalance,
+  readBalanceNow,
 } from './credits.queries.ts';
 
 /** What the operator command line has of the app: a database and a clock. */
@@ -49,10 +49,14 @@ export interface CreditBalance {
  * The account's balance. Credits exist in LIVE only; a TEST key sees the same LIVE balance
  * labelled TEST, as a reminder that its own calls never draw on it.
  */
-export async function getCreditBalance(deps: AppDeps, accountId: string, environment: Environment): Promise<CreditBalance> {
-  const balance = await readBalance(deps.db, accountId);
-  if (balance === undefined) throw notFound('Account');
-  return { balance, environment };
+export function getCreditBalance(deps: AppDeps, accountId: string, environment: Environment): CreditBalance | Promise<CreditBalance> {
+  const labelled = (balance: number | undefined): CreditBalance => {
+    if (balance === undefined) throw notFound('Account');
+    return { balance, environment };
+  };
+  // Synchronous when SQLite can answer at once: the hot `credits` field then needs no promise.
+  const balance = readBalanceNow(deps.database, accountId);
+  return balance instanceof Promise ? balance.then(labelled) : labelled(balance);
 }
 
 export async function listLedger(deps: AppDeps, accountId: string, args: PageArgs): Promise<Page<LedgerEntry>> {

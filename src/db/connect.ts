@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, sql } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, sql } from 'kysely';
 import pg from 'pg';
 import type { Database, Db } from './database.ts';
 import { type ChannelHandlers, PgChannelListener } from './notifications.ts';
@@ -18,6 +18,13 @@ export interface DatabaseHandle {
    * (see db/notifications.ts); ended by close(). SQLite has one writer, this process: absent.
    */
   listen?(channel: string, handlers: ChannelHandlers): void;
+  /**
+   * SQLite: runs a read at once on a kept statement, without Kysely's asynchronous pipeline,
+   * and answers its rows; undefined while a transaction is open on the (single) connection,
+   * so that nothing uncommitted is ever read: the caller then goes through Kysely, which
+   * waits its turn. PostgreSQL: absent.
+   */
+  readNow?<R>(query: CompiledQuery<R>): R[] | undefined;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -40,7 +47,7 @@ const CACHED_STATEMENTS = 500;
  * costs more than running. SQLite recompiles a kept statement by itself if the schema
  * changes; one that is busy (an iteration still open) is not shared: a fresh one replaces it.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database): KyselySqliteDatabase {
+function withStatementCache(sqlite: SqliteDatabase.Database): KyselySqliteDatabase & { prepare(text: string): SqliteDatabase.Statement } {
   const statements = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => sqlite.close(),
@@ -73,10 +80,15 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    const statements = withStatementCache(sqlite);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
     return {
       db,
       dialect: 'sqlite',
+      readNow<R>(query: CompiledQuery<R>): R[] | undefined {
+        if (sqlite.inTransaction) return undefined;
+        return statements.prepare(query.sql).all(query.parameters) as R[];
+      },
       async ping() {
         try {
           sqlite.prepare('select 1').get();

@@ -135,6 +135,37 @@ describe.runIf(dialect === 'sqlite')('kept SQLite statements', () => {
   });
 });
 
+describe.runIf(dialect === 'sqlite')('credits answered without Kysely on SQLite', () => {
+  it('never reads a balance that another request has changed but not committed', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ', environment: 'LIVE' });
+    const CREDITS = '{ credits { balance } }';
+    await t.database.db.updateTable('accounts').set({ credit_balance: 40 }).where('id', '=', owner.accountId).execute();
+    expect((await t.gql(CREDITS, { key: key.secret })).body.data.credits.balance).toBe(40);
+
+    // A transaction holds the (single) connection with an uncommitted change, then rolls back.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const transaction = t.database.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.updateTable('accounts').set({ credit_balance: 1040 }).where('id', '=', owner.accountId).execute();
+        await held;
+        throw new Error('roll back');
+      })
+      .catch(() => 'rolled back');
+    await new Promise((resolve) => setImmediate(resolve));
+    const during = t.gql(CREDITS, { key: key.secret });
+    // Long enough for the request to reach its resolver while the transaction is open.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(await transaction).toBe('rolled back');
+    expect((await during).body.data.credits.balance).toBe(40);
+  });
+});
+
 describe('coded refusals', () => {
   it('carry no stack trace (never shown or logged; capturing one was most of a refused request)', () => {
     const error = keyscopeError('FORBIDDEN', 'no');
