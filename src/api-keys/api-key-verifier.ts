@@ -105,6 +105,11 @@ export class ApiKeyVerifier {
   async verify(presented: string): Promise<KeyCheck> {
     if (!parseApiKey(presented)) return { ok: false, reason: 'malformed' };
     const hash = this.hash(presented);
+    // With announced changes (PostgreSQL), let the event loop finish the I/O it already has
+    // before trusting the cache: when this request and the announcement of a change to its
+    // key became readable in the same poll, the request may run first, and every microtask
+    // of it would run before the announcement is read. setImmediate runs after the poll.
+    if (this.#announced && this.#caching) await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.#clock.now();
     const cached = this.#caching ? this.#cache.get(hash) : undefined;
     let key = cached && (this.#maxAgeMs === null || now - cached.loadedAt < this.#maxAgeMs) ? cached.key : undefined;

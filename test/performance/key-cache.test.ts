@@ -101,14 +101,18 @@ describe.runIf(dialect === 'postgres')('key-verification cache across two instan
   it('hears about changes made straight in the database, but not about usage flushes', async () => {
     const owner = await signUp(a);
     const key = await createKey(a, owner, { scope: 'READ' });
+    const marker = await createKey(a, owner, { scope: 'READ' });
     expect((await onB(key.secret)).status).toBe(200);
+    // Let the set-up's own announcements arrive first.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     let seen = b.deps.keys.generation;
     // The lastUsedAt flush rewrites every used key: it must not empty the caches each time.
     await b.flush();
     await a.app.flush();
-    const marker = await createKey(a, owner, { scope: 'READ' });
     await a.database.db.updateTable('api_keys').set({ name: 'marker' }).where('id', '=', marker.id).execute();
     await waitFor(() => b.deps.keys.generation > seen);
+    // Announcements arrive in commit order: had the flushes announced anything, it would be here by now.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(b.deps.keys.generation).toBe(seen + 1);
 
     seen = b.deps.keys.generation;
