@@ -565,10 +565,12 @@ async function benchmark(): Promise<void> {
     ...notes,
     '',
   ].join('\n');
+  // Only a whole run replaces latest.md (the committed table); --only, --db or --quick write partial.*.
+  const name = only || flags.db || flags.quick ? 'partial' : 'latest';
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(path.join(RESULTS, 'latest.md'), markdown);
-  writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify({ meta, baseline: base, baselineRuns: runs, rows: bench.rows, startup, soaks, ledgers }, null, 2)}\n`);
-  process.stdout.write(`\n${markdown}\nWritten to bench/results/latest.md and bench/results/latest.json.\n`);
+  writeFileSync(path.join(RESULTS, `${name}.md`), markdown);
+  writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify({ meta, baseline: base, baselineRuns: runs, rows: bench.rows, startup, soaks, ledgers }, null, 2)}\n`);
+  process.stdout.write(`\n${markdown}\nWritten to bench/results/${name}.md and bench/results/${name}.json.\n`);
 }
 
 const watchdog = setTimeout(() => {
