@@ -4,7 +4,7 @@
 // core 0, this process (autocannon) on core 1. Prints one table and writes it to
 // bench/results/latest.md, with the raw figures in bench/results/latest.json.
 //
-//   npm run bench                 # ~2.5 minutes with PostgreSQL, less without
+//   npm run bench                 # about 3 minutes with PostgreSQL, 2 without (6 minutes at most: then it stops)
 //   npm run bench -- --long       # the RSS run of scenario 2 lasts 60 s instead of 20 s
 //   npm run bench -- --quick      # shorter phases, for trying the harness (figures are rough)
 //   npm run bench -- --profile    # node --cpu-prof of the servers under scenarios 1, 2 and 6 (--only 3,4 for others)
