@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { type KeyscopeApp, createApp } from '../src/app.ts';
 import { type Config, loadConfig } from '../src/config.ts';
@@ -228,4 +229,18 @@ export async function createKey(
   const payload = res.body.data?.createApiKey;
   if (!payload) throw new Error(`createApiKey failed: ${JSON.stringify(res.body)}`);
   return { id: payload.apiKey.id, secret: payload.secret };
+}
+
+/**
+ * The tables of this test's own database or schema, except bookkeeping and counters kept
+ * outside the domain (migrations, rate limits, cost budgets, usage). A plain catalog query:
+ * Kysely's introspection reads every schema and fails when another test file drops its
+ * schema at the same moment.
+ */
+export async function domainTables(database: DatabaseHandle): Promise<string[]> {
+  const rows =
+    database.dialect === 'postgres'
+      ? await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind = 'r'`.execute(database.db)
+      : await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%'`.execute(database.db);
+  return rows.rows.map((r) => r.name).filter((name) => !/^(kysely_|keyscope_rate|keyscope_cost|usage_daily)/.test(name)).sort();
 }

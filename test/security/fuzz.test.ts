@@ -17,7 +17,7 @@ import {
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSchema } from '../../src/schema/index.ts';
-import { type Signup, TEST_SECRET, type TestApp, createKey, createTestApp, dialect, signUp } from '../harness.ts';
+import { type Signup, TEST_SECRET, type TestApp, createKey, createTestApp, domainTables, signUp } from '../harness.ts';
 
 // Bounded for CI; KEYSCOPE_FUZZ_SCALE=20 (say) digs deeper locally.
 const SCALE = Number(process.env.KEYSCOPE_FUZZ_SCALE ?? 1);
@@ -49,10 +49,7 @@ beforeAll(async () => {
     secrets.push(key.secret);
   }
   const db = t.database.db;
-  const schemaName = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
-  const tables = (await db.introspection.getTables())
-    .filter((table) => (schemaName === undefined || table.schema === schemaName) && !/^(kysely_|keyscope_rate|keyscope_cost|usage_daily)/.test(table.name))
-    .map((table) => table.name);
+  const tables = await domainTables(t.database);
   countQuery = `select ${tables.map((name) => `(select count(*) from "${name}") as "${name}"`).join(', ')}`;
   // Stored hashes must never come back either.
   for (const row of await db.selectFrom('api_key_secrets').select('hash').execute()) secrets.push(row.hash);

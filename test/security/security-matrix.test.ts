@@ -22,7 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublic, keyRead, keyReadOrSession, keyWrite, keyWriteOrSession, permissionMap, sessionOnly } from '../../src/auth/permissions.ts';
 import { buildSchema } from '../../src/schema/index.ts';
-import { PASSWORD, type GqlOptions, type GqlResponse, type Signup, type TestApp, createKey, createTestApp, dialect, signUp, uniqueEmail } from '../harness.ts';
+import { PASSWORD, type GqlOptions, type GqlResponse, type Signup, type TestApp, createKey, createTestApp, domainTables, signUp, uniqueEmail } from '../harness.ts';
 
 type Access = 'public' | 'session' | 'read' | 'write' | 'readOrSession' | 'writeOrSession';
 const ACCESS = new Map<unknown, Access>([
@@ -111,14 +111,10 @@ const keys = { readWrite: '', read: '', write: '', test: '', revoked: '', expire
 /** Every row of every table of this test's database, except counters kept outside the domain. */
 async function snapshot(): Promise<Record<string, unknown[]>> {
   const db = t.database.db;
-  const schemaName = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
-  const tables = (await db.introspection.getTables()).filter(
-    (table) => (schemaName === undefined || table.schema === schemaName) && !/^(kysely_|keyscope_rate|keyscope_cost|usage_daily)/.test(table.name),
-  );
   const dump: Record<string, unknown[]> = {};
-  for (const table of tables) {
-    const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table.name)}`.execute(db);
-    dump[table.name] = rows.rows.map((r) => JSON.stringify(r)).sort();
+  for (const table of await domainTables(t.database)) {
+    const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(db);
+    dump[table] = rows.rows.map((r) => JSON.stringify(r)).sort();
   }
   return dump;
 }
