@@ -125,7 +125,17 @@ export async function freshDatabase(config: Config): Promise<{ database: Databas
   await admin.query(`create schema ${schema}`);
   await admin.end();
   const database = connectDatabase(pgUrl, { pgSchema: schema, pgPoolSize: 12 });
-  await migrateToLatest(database.db, { pgSchema: schema });
+  // Kysely's migrator lists the tables of every schema; when another test file drops its
+  // schema during that read, PostgreSQL answers 3F000 (no such schema). Only tests share a
+  // database with schemas coming and going, so only here is that retried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrateToLatest(database.db, { pgSchema: schema });
+      break;
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: string }).code !== '3F000') throw error;
+    }
+  }
   return {
     database,
     url: pgUrl,
