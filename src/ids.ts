@@ -23,12 +23,19 @@ export function toBase62(value: number, width: number): string {
   return out.padStart(width, '0');
 }
 
+let lastMs = -1;
+let sequence = 0;
+
 /**
  * Prefixed, opaque, time-ordered ids (`key_…`, `job_…`): the first 9 characters are the
- * creation time in base36, so ordering by id is ordering by creation and serves as a cursor.
+ * creation time in base36 and the next 3 a per-process sequence within that millisecond, so
+ * ordering by id is ordering by creation (across instances, to the millisecond) and an id
+ * serves as a cursor. 9 random base62 characters follow.
  */
 export function newId(prefix: string, now = Date.now()): string {
-  return `${prefix}_${now.toString(36).padStart(9, '0')}${randomBase62(12)}`;
+  sequence = now === lastMs ? sequence + 1 : 0;
+  lastMs = now;
+  return `${prefix}_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(3, '0')}${randomBase62(9)}`;
 }
 
 /** A token with at least `bytes` bytes of entropy, URL-safe. */
