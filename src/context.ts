@@ -50,7 +50,3 @@ export function attachRequestState(request: Request, state: RequestState): void 
 export function requestStateOf(request: Request): RequestState | undefined {
   return states.get(request);
 }
-
-export function accountIdOf(viewer: Viewer): string | null {
-  return viewer.kind === 'anonymous' ? null : viewer.accountId;
-}

@@ -4,8 +4,7 @@ import { selectsOnly } from '../schema/selection.ts';
 import { ApiKeyRef } from '../api-keys/api-keys.schema.ts';
 import { getApiKey } from '../api-keys/api-keys.service.ts';
 import { unauthenticated } from '../errors.ts';
-import { clearSessionCookies, endSession, rotateRefreshToken } from '../sessions/sessions.service.ts';
-import { insertAuditEvent } from '../audit/audit.queries.ts';
+import { clearSessionCookies, logout, rotateRefreshToken } from '../sessions/sessions.service.ts';
 import {
   getAccount,
   login,
@@ -160,19 +159,7 @@ builder.mutationFields((t) => ({
     description: 'Ends the current session on the server and clears its cookies. A no-op without a session.',
     resolve: async (_root, _args, ctx) => {
       const viewer = ctx.state.viewer;
-      if (viewer.kind === 'session') {
-        await endSession(ctx.app, viewer.sessionId, 'logout');
-        await insertAuditEvent(ctx.app.db, {
-          accountId: viewer.accountId,
-          actorType: 'session',
-          actorId: viewer.sessionId,
-          action: 'logout',
-          targetType: 'session',
-          targetId: viewer.sessionId,
-          ip: ctx.state.clientIp,
-          at: ctx.app.clock.now(),
-        });
-      }
+      if (viewer.kind === 'session') await logout(ctx.app, viewer, ctx.state.clientIp);
       ctx.state.setCookies.push(...clearSessionCookies(ctx.app));
       return { ok: true };
     },

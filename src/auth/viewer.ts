@@ -17,9 +17,3 @@ export function callerApiKey(ctx: GraphQLContext): VerifiedApiKey {
   if (viewer.kind === 'anonymous') throw unauthenticated();
   throw forbidden('This field needs an API key.', { reason: 'api_key_required' });
 }
-
-export function callerAccountId(ctx: GraphQLContext): string {
-  const viewer = ctx.state.viewer;
-  if (viewer.kind === 'anonymous') throw unauthenticated();
-  return viewer.accountId;
-}

@@ -1,6 +1,7 @@
 // Dashboard sessions: a short-lived signed access cookie and a rotating refresh cookie.
 // The refresh token is a random value stored hashed; using it marks it used and issues a
 // new one. Presenting a used one again means it leaked: the whole session is revoked.
+import { insertAuditEvent } from '../audit/audit.queries.ts';
 import type { AppDeps } from '../deps.ts';
 import type { DbOrTrx } from '../db/database.ts';
 import { unauthenticated } from '../errors.ts';
@@ -83,6 +84,20 @@ export async function rotateRefreshToken(deps: AppDeps, refresh: string | undefi
   throw unauthenticated('The session has ended: sign in again.');
 }
 
-export async function endSession(deps: AppDeps, sessionId: string, reason: string): Promise<void> {
-  await revokeSession(deps.db, sessionId, reason, deps.clock.now());
+/** Ends the session on the server and records the logout, in one transaction. */
+export async function logout(deps: AppDeps, session: { accountId: string; sessionId: string }, ip: string): Promise<void> {
+  const at = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await revokeSession(trx, session.sessionId, 'logout', at);
+    await insertAuditEvent(trx, {
+      accountId: session.accountId,
+      actorType: 'session',
+      actorId: session.sessionId,
+      action: 'logout',
+      targetType: 'session',
+      targetId: session.sessionId,
+      ip,
+      at,
+    });
+  });
 }
