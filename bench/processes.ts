@@ -2,7 +2,6 @@
 // process, is pinned to core 1), started on a free loopback port, waited for on /health,
 // and stopped with SIGTERM (SIGKILL if it lingers). Every wait is bounded.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 /** Every live server child, and whether it leads its own process group. */
@@ -24,17 +23,8 @@ export function pinSelfToCore1(): void {
   if (pinning) execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+// One free-port probe for the tests and the benchmark.
+export { freePort } from '../test/processes.ts';
 
 export interface ServerChild {
   process: ChildProcess;
