@@ -554,7 +554,9 @@ async function benchmark(): Promise<void> {
       ({ db, check, jobsSeen }) =>
         `- Scenario 5 on ${db}: granted ${check.granted}; balance ${check.balance} = ledger sum ${check.ledgerSum}; ${check.liveJobs} LIVE jobs recorded (${jobsSeen} seen by the client in the measured phase, the rest in warm-up or in flight at the cut-off), charged ${check.liveJobsCharged}, refunds ${check.refunds}: credits lost or invented = ${check.lostOrInvented} (${check.ok ? 'holds' : '**fails**'}).`,
     ),
-    `- Peak Keyscope RSS over the run: ${fixed(keyscopeRss, 0)} MB (target < 250 MB: ${keyscopeRss < 250 ? 'holds' : '**misses**'}; the bare Yoga baseline peaked at ${fixed(base.rssMaxMb, 0)} MB).`,
+    keyscopeRss > 0
+      ? `- Peak Keyscope RSS over the run: ${fixed(keyscopeRss, 0)} MB (target < 250 MB: ${keyscopeRss < 250 ? 'holds' : '**misses**'}; the bare Yoga baseline peaked at ${fixed(base.rssMaxMb, 0)} MB).`
+      : '- Peak Keyscope RSS: no Keyscope row ran.',
     `- Whole run: ${Math.round((Date.now() - started) / 1000)} s.`,
   ];
   const markdown = [
