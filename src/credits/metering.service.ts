@@ -1,6 +1,7 @@
 // Metered operations: how a product's paid mutation draws on credits. `runMetered` claims the
 // idempotency key, debits the cost (one conditional relative UPDATE plus a ledger row) and
-// records the work, all in ONE transaction: either everything happened or nothing did.
+// records the work, all in ONE transaction: either everything happened or nothing did (on
+// SQLite, one savepoint of a group commit: see db/commit-groups.ts).
 // createJob (src/jobs/jobs.service.ts) is the worked example.
 import { GraphQLError } from 'graphql';
 import type { Transaction } from 'kysely';
@@ -121,7 +122,7 @@ export async function runMetered<T>(deps: AppDeps, state: RequestState, op: Mete
 
   let outcome: Outcome<T>;
   try {
-    outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome<T>> => {
+    outcome = await deps.database.transaction(async (trx): Promise<Outcome<T>> => {
       if (idempotencyKey) {
         const hash = requestHash(op.operation, op.input);
         await releaseExpiredIdempotencyKey(trx, accountId, environment, idempotencyKey, at - IDEMPOTENCY_TTL_MS);

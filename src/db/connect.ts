@@ -3,6 +3,7 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, sql } from 'kysely';
 import pg from 'pg';
+import { SqliteCommitGroups, type UnitOfWork } from './commit-groups.ts';
 import type { Database, Db } from './database.ts';
 import { type ChannelHandlers, PgChannelListener } from './notifications.ts';
 
@@ -25,6 +26,12 @@ export interface DatabaseHandle {
    * waits its turn. PostgreSQL: absent.
    */
   readNow?<R>(query: CompiledQuery<R>): R[] | undefined;
+  /**
+   * Runs `work` as one transaction: all of it or none. On SQLite, units that arrive while a
+   * group is open share its COMMIT (db/commit-groups.ts), each in a savepoint of its own; on
+   * PostgreSQL, a transaction of its own. For the write paths that run on every request.
+   */
+  transaction<T>(work: UnitOfWork<T>): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -82,9 +89,11 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     sqlite.pragma('foreign_keys = ON');
     const statements = withStatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const groups = new SqliteCommitGroups(db, sqlite);
     return {
       db,
       dialect: 'sqlite',
+      transaction: (work) => groups.run(work),
       readNow<R>(query: CompiledQuery<R>): R[] | undefined {
         if (sqlite.inTransaction) return undefined;
         return statements.prepare(query.sql).all(query.parameters) as R[];
@@ -116,6 +125,7 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     db,
     dialect: 'postgres',
     pgPool: pool,
+    transaction: (work) => db.transaction().execute(work),
     listen(channel, handlers) {
       const listener = new PgChannelListener({ connectionString: url }, channel, handlers);
       listeners.push(listener);

@@ -9,10 +9,11 @@ import type { AppDeps } from '../deps.ts';
 import { logEvent } from '../http/logger.ts';
 import { type PollingLoop, startPolling } from '../polling-loop.ts';
 import { type JobKind, type JobOutcome, type JobProcessor, jobProcessor } from './job-processor.ts';
-import { type JobRow, claimJob, findDueJobIds } from './jobs.queries.ts';
+import { type JobRow, claimJobs, findDueJobIds } from './jobs.queries.ts';
 import { finishClaimedJob } from './jobs.service.ts';
 
 export const DEFAULT_JOB_LEASE_MS = 60_000;
+export const DEFAULT_JOB_CONCURRENCY = 16;
 /** A job interrupted this many times (its worker died each time) fails instead of running again. */
 export const MAX_JOB_ATTEMPTS = 3;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
@@ -20,7 +21,7 @@ const PURGE_EVERY_MS = 60 * 60 * 1000;
 export interface JobWorkerOptions {
   pollIntervalMs?: number;
   jobLeaseMs?: number;
-  /** Jobs run at once by this worker (default 4). */
+  /** Jobs claimed and run at once by this worker (default 16): one claim and, on SQLite, one COMMIT serve them all. */
   jobConcurrency?: number;
   jobProcessor?: JobProcessor;
 }
@@ -57,12 +58,14 @@ export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = 
   const lease = options.jobLeaseMs ?? DEFAULT_JOB_LEASE_MS;
   const now = deps.clock.now();
   const leaseUntil = now + lease;
-  const due = await findDueJobIds(deps.db, now, options.jobConcurrency ?? 4);
-  const claimed: JobRow[] = [];
-  for (const { id } of due) {
-    const job = await claimJob(deps.db, id, now, leaseUntil);
-    if (job) claimed.push(job);
-  }
+  const due = await findDueJobIds(deps.db, now, options.jobConcurrency ?? DEFAULT_JOB_CONCURRENCY);
+  const claimed = await claimJobs(
+    deps.db,
+    due.map((job) => job.id),
+    now,
+    leaseUntil,
+  );
+  // Outcomes recorded at about the same time share one COMMIT on SQLite (db/commit-groups.ts).
   await Promise.all(
     claimed.map(async (job) => {
       const outcome = await runProcessor(processor, job);
@@ -79,7 +82,7 @@ export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = 
 }
 
 export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): PollingLoop {
-  const concurrency = options.jobConcurrency ?? 4;
+  const concurrency = options.jobConcurrency ?? DEFAULT_JOB_CONCURRENCY;
   let lastPurge = Number.NEGATIVE_INFINITY;
   return startPolling(
     'job_worker',

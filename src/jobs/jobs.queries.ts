@@ -89,19 +89,22 @@ export async function findDueJobIds(db: DbOrTrx, now: number, limit: number): Pr
 }
 
 /**
- * Takes the job for this worker until `leaseUntil` if it is still due: a conditional UPDATE,
- * so of several workers (or instances) exactly one wins. The claimed row, or undefined.
+ * Takes these jobs for this worker until `leaseUntil`, those that are still due: one
+ * conditional UPDATE, so of several workers (or instances) exactly one wins each job. The
+ * claimed rows, oldest first.
  */
-export function claimJob(db: DbOrTrx, jobId: string, now: number, leaseUntil: number) {
-  return db
+export async function claimJobs(db: DbOrTrx, jobIds: string[], now: number, leaseUntil: number): Promise<JobRow[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await db
     .updateTable('jobs')
     .set((eb) => ({ status: 'RUNNING', claimed_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
-    .where('id', '=', jobId)
+    .where('id', 'in', jobIds)
     .where((eb) =>
       eb.or([eb('status', '=', 'QUEUED'), eb.and([eb('status', '=', 'RUNNING'), eb('claimed_until', '<', now)])]),
     )
     .returningAll()
-    .executeTakeFirst();
+    .execute();
+  return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /**

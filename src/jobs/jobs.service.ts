@@ -99,7 +99,7 @@ function jobEventData(job: Job) {
 export async function finishClaimedJob(deps: AppDeps, job: JobRow, leaseUntil: number, outcome: JobOutcome): Promise<boolean> {
   const at = deps.clock.now();
   const resultText = JSON.stringify(outcome.result ?? null);
-  return deps.db.transaction().execute(async (trx) => {
+  return deps.database.transaction(async (trx) => {
     if (!(await finishJob(trx, job.id, leaseUntil, { status: outcome.status, result: resultText, at }))) return false;
     if (outcome.status === 'FAILED' && job.charged > 0) {
       const balance = await addToBalance(trx, job.account_id, job.charged);
