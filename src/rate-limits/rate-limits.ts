@@ -19,8 +19,8 @@ export interface RateLimits {
 export function createRateLimits(config: Pick<Config, 'defaultRateLimit' | 'authIpLimit'>, database: DatabaseHandle, clock: Clock): RateLimits {
   const store = new LimiterStore(database);
   return {
-    requests: new KeyRequestLimiter(store, config.defaultRateLimit),
-    cost: new CostBudget(store, database, clock),
+    requests: new KeyRequestLimiter(store, config.defaultRateLimit, clock),
+    cost: new CostBudget(store, clock),
     accounts: new AccountAttemptLimits(store, config),
   };
 }
