@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -23,6 +23,26 @@ export function toBase62(value: number, width: number): string {
   return out.padStart(width, '0');
 }
 
+// Ids are not secrets, so their random characters come from a pool of CSPRNG bytes filled
+// 4 KiB at a time: one call into the CSPRNG per ~400 ids instead of one per id (a tenth of
+// the job worker's CPU went there). Every byte is used once. Secrets (randomBase62,
+// randomToken) still draw their bytes directly.
+const ID_POOL = Buffer.alloc(4096);
+let idPoolOffset = ID_POOL.length;
+
+function randomIdChars(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    if (idPoolOffset >= ID_POOL.length) {
+      randomFillSync(ID_POOL);
+      idPoolOffset = 0;
+    }
+    const byte = ID_POOL[idPoolOffset++] ?? 255;
+    if (byte < 248) out += BASE62[byte % 62];
+  }
+  return out;
+}
+
 let lastMs = -1;
 let sequence = 0;
 
@@ -35,7 +55,7 @@ let sequence = 0;
 export function newId(prefix: string, now = Date.now()): string {
   sequence = now === lastMs ? sequence + 1 : 0;
   lastMs = now;
-  return `${prefix}_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(3, '0')}${randomBase62(9)}`;
+  return `${prefix}_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(3, '0')}${randomIdChars(9)}`;
 }
 
 /** A token with at least `bytes` bytes of entropy, URL-safe. */
