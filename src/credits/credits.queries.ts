@@ -3,6 +3,7 @@
 import { type CompiledQuery, sql } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.ts';
 import type { CreditLedgerTable, DbOrTrx, LedgerKind } from '../db/database.ts';
+import { preparedQuery } from '../db/prepared-query.ts';
 import { newId } from '../ids.ts';
 
 export interface LedgerEntry {
@@ -33,9 +34,13 @@ export function ledgerRowToEntry(row: CreditLedgerTable): LedgerEntry {
 
 const balanceQuery = (db: DbOrTrx, accountId: string) => db.selectFrom('accounts').select('credit_balance').where('id', '=', accountId);
 
+// The balance, the debit and the ledger row run on every metered request: compiled once
+// (db/prepared-query.ts).
+const readBalanceQuery = preparedQuery<{ accountId: string }, { credit_balance: number }>(['accountId'], (db, p) => balanceQuery(db, p.accountId));
+
 export async function readBalance(db: DbOrTrx, accountId: string): Promise<number | undefined> {
-  const row = await balanceQuery(db, accountId).executeTakeFirst();
-  return row?.credit_balance;
+  const { rows } = await readBalanceQuery(db, { accountId });
+  return rows[0]?.credit_balance;
 }
 
 /**
@@ -64,15 +69,20 @@ const compiledBalanceQueries = new WeakMap<DatabaseHandle, CompiledQuery<{ credi
  * balance never goes below zero.
  */
 export async function debitBalance(db: DbOrTrx, accountId: string, cost: number) {
-  const row = await db
-    .updateTable('accounts')
-    .set((eb) => ({ credit_balance: eb('credit_balance', '-', cost) }))
-    .where('id', '=', accountId)
-    .where('credit_balance', '>=', cost)
-    .returning(['credit_balance as balance', 'low_balance_threshold as lowBalanceThreshold'])
-    .executeTakeFirst();
-  return row;
+  const { rows } = await debitBalanceQuery(db, { accountId, cost });
+  return rows[0];
 }
+
+const debitBalanceQuery = preparedQuery<{ accountId: string; cost: number }, { balance: number; lowBalanceThreshold: number | null }>(
+  ['accountId', 'cost'],
+  (db, p) =>
+    db
+      .updateTable('accounts')
+      .set((eb) => ({ credit_balance: eb('credit_balance', '-', p.cost) }))
+      .where('id', '=', p.accountId)
+      .where('credit_balance', '>=', p.cost)
+      .returning(['credit_balance as balance', 'low_balance_threshold as lowBalanceThreshold']),
+);
 
 /**
  * Adds `amount` (negative for a correction) unless the result would be negative: the new
@@ -105,24 +115,26 @@ export interface LedgerEntryInput {
 
 export async function insertLedgerEntry(db: DbOrTrx, entry: LedgerEntryInput): Promise<string> {
   const id = newId('cle', entry.at);
-  await db
-    .insertInto('credit_ledger')
-    .values({
-      id,
-      account_id: entry.accountId,
-      amount: entry.amount,
-      balance_after: entry.balanceAfter,
-      kind: entry.kind,
-      reason: entry.reason,
-      actor: entry.actor,
-      key_id: entry.keyId ?? null,
-      job_id: entry.jobId ?? null,
-      claim_code_id: entry.claimCodeId ?? null,
-      created_at: entry.at,
-    })
-    .execute();
+  await insertLedgerQuery(db, {
+    id,
+    account_id: entry.accountId,
+    amount: entry.amount,
+    balance_after: entry.balanceAfter,
+    kind: entry.kind,
+    reason: entry.reason,
+    actor: entry.actor,
+    key_id: entry.keyId ?? null,
+    job_id: entry.jobId ?? null,
+    claim_code_id: entry.claimCodeId ?? null,
+    created_at: entry.at,
+  });
   return id;
 }
+
+const insertLedgerQuery = preparedQuery<CreditLedgerTable & Record<string, unknown>, never>(
+  ['id', 'account_id', 'amount', 'balance_after', 'kind', 'reason', 'actor', 'key_id', 'job_id', 'claim_code_id', 'created_at'],
+  (db, row) => db.insertInto('credit_ledger').values(row),
+);
 
 export function listLedgerEntries(db: DbOrTrx, accountId: string, limit: number, afterId: string | null) {
   let query = db.selectFrom('credit_ledger').selectAll().where('account_id', '=', accountId);

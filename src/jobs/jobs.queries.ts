@@ -1,7 +1,8 @@
 // Jobs, kept apart by account and environment: every read names both, so another account's
 // or another environment's job is simply not found.
-import type { Insertable, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { DbOrTrx, Environment, JobStatus, JobsTable } from '../db/database.ts';
+import { preparedQuery } from '../db/prepared-query.ts';
 import type { JobKind } from './job-processor.ts';
 
 export interface Job {
@@ -43,8 +44,28 @@ export function jobRowToJob(row: JobRow): Job {
   };
 }
 
-export async function insertJob(db: DbOrTrx, row: Insertable<JobsTable>): Promise<void> {
-  await db.insertInto('jobs').values(row).execute();
+const JOB_COLUMNS = [
+  'id',
+  'account_id',
+  'key_id',
+  'environment',
+  'kind',
+  'status',
+  'cost',
+  'charged',
+  'input',
+  'result',
+  'attempts',
+  'claimed_until',
+  'created_at',
+  'completed_at',
+] as const satisfies readonly (keyof JobRow)[];
+
+// Every metered createJob runs this: compiled once (db/prepared-query.ts).
+const insertJobQuery = preparedQuery<JobRow, never>(JOB_COLUMNS, (db, row) => db.insertInto('jobs').values(row));
+
+export async function insertJob(db: DbOrTrx, row: JobRow): Promise<void> {
+  await insertJobQuery(db, row);
 }
 
 export function findJob(db: DbOrTrx, accountId: string, environment: Environment, jobId: string) {
@@ -117,12 +138,18 @@ export async function finishJob(
   leaseUntil: number,
   outcome: { status: 'COMPLETED' | 'FAILED'; result: string; at: number },
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('jobs')
-    .set({ status: outcome.status, result: outcome.result, completed_at: outcome.at, claimed_until: null })
-    .where('id', '=', jobId)
-    .where('status', '=', 'RUNNING')
-    .where('claimed_until', '=', leaseUntil)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
+  const result = await finishJobQuery(db, { jobId, leaseUntil, status: outcome.status, result: outcome.result, at: outcome.at });
+  return result.numAffectedRows === 1n;
 }
+
+// Every finished job runs this: compiled once (db/prepared-query.ts).
+const finishJobQuery = preparedQuery<{ jobId: string; leaseUntil: number; status: 'COMPLETED' | 'FAILED'; result: string; at: number }, never>(
+  ['jobId', 'leaseUntil', 'status', 'result', 'at'],
+  (db, p) =>
+    db
+      .updateTable('jobs')
+      .set({ status: p.status, result: p.result, completed_at: p.at, claimed_until: null })
+      .where('id', '=', p.jobId)
+      .where('status', '=', 'RUNNING')
+      .where('claimed_until', '=', p.leaseUntil),
+);

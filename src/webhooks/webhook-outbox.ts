@@ -1,6 +1,7 @@
 // The outbox: an event is written in the same transaction as the change that causes it,
 // and the delivery worker sends it later. Nothing is lost if the process stops in between.
 import type { DbOrTrx, Environment } from '../db/database.ts';
+import { preparedQuery } from '../db/prepared-query.ts';
 import { newId } from '../ids.ts';
 
 export const WEBHOOK_EVENTS = ['job.completed', 'job.failed', 'credits.low', 'key.revoked', 'key.expiring'] as const;
@@ -15,17 +16,17 @@ export interface WebhookEvent {
   at: number;
 }
 
+// Every finished job looks its key's webhook up: compiled once (db/prepared-query.ts).
+const keyWebhookQuery = preparedQuery<{ keyId: string; accountId: string }, { id: string; events: string; enabled: number }>(['keyId', 'accountId'], (db, p) =>
+  db.selectFrom('webhooks').select(['id', 'events', 'enabled']).where('key_id', '=', p.keyId).where('account_id', '=', p.accountId),
+);
+
 /**
  * Queues the event for the key's webhook if it has one, enabled and subscribed to the type
  * (`webhook.test` is always sent). Returns the delivery id, or null if nothing was queued.
  */
 export async function enqueueWebhookEvent(db: DbOrTrx, event: WebhookEvent): Promise<string | null> {
-  const webhook = await db
-    .selectFrom('webhooks')
-    .select(['id', 'events', 'enabled'])
-    .where('key_id', '=', event.keyId)
-    .where('account_id', '=', event.accountId)
-    .executeTakeFirst();
+  const webhook = (await keyWebhookQuery(db, { keyId: event.keyId, accountId: event.accountId })).rows[0];
   if (!webhook) return null;
   if (event.type !== 'webhook.test') {
     if (webhook.enabled !== 1) return null;
