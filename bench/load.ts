@@ -21,6 +21,8 @@ export interface LoadOptions {
   connections: number;
   /** The server process whose RSS is sampled. */
   serverPid: number;
+  /** Runs between the warm-up and the measured phase (the job rows let the worker catch up). */
+  afterWarmup?: () => Promise<void>;
 }
 
 export interface LoadResult {
@@ -106,6 +108,7 @@ function run(options: LoadOptions, seconds: number, record: (ms: number) => void
 
 export async function measure(options: LoadOptions): Promise<LoadResult> {
   if (options.warmupSeconds > 0) await run(options, options.warmupSeconds, () => {}, false);
+  await options.afterWarmup?.();
   // Bounded: at most ~60k responses/s for the whole phase.
   const latencies = new Float64Array(Math.ceil(options.seconds * 60_000) + 1_000);
   let count = 0;
