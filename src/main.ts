@@ -1,7 +1,7 @@
 // Process entry: configuration, database, migrations (SQLite), HTTP server, background
 // flushes, and a graceful shutdown on SIGTERM/SIGINT.
 import { createServer } from 'node:http';
-import { createApp } from './app.ts';
+import { createApp, limitHeapGrowth } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { connectDatabase } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -12,6 +12,7 @@ const FLUSH_INTERVAL_MS = 30_000;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
+  limitHeapGrowth();
   const config = loadConfig();
   setLogging(true);
   const database = connectDatabase(config.databaseUrl);

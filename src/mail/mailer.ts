@@ -1,8 +1,9 @@
 // Outgoing mail through nodemailer: SMTP when SMTP_URL is set, otherwise each message is
 // written as an .eml file into MAIL_DIR (development, tests, air-gapped installs).
+// nodemailer (some 35 modules) is loaded with the first message rather than at start-up,
+// which has a 2 s budget to its first /health and sends nothing.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { newId } from '../ids.ts';
 
 export interface MailMessage {
@@ -17,21 +18,33 @@ export interface Mailer {
 
 const FROM = 'Keyscope <no-reply@keyscope.local>';
 
+/** `create` runs on the first call; every call gets its one promise. */
+function createdOnFirstUse<T>(create: () => Promise<T>): () => Promise<T> {
+  let created: Promise<T> | undefined;
+  return () => {
+    created ??= create();
+    return created;
+  };
+}
+
 export function createMailer(options: { smtpUrl: string | undefined; mailDir: string }): Mailer {
-  if (options.smtpUrl) {
-    const transport = nodemailer.createTransport(options.smtpUrl);
+  const { smtpUrl, mailDir } = options;
+  if (smtpUrl) {
+    const transport = createdOnFirstUse(async () => (await import('nodemailer')).default.createTransport(smtpUrl));
     return {
       async send(message) {
-        await transport.sendMail({ from: FROM, ...message });
+        await (await transport()).sendMail({ from: FROM, ...message });
       },
     };
   }
-  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const transport = createdOnFirstUse(async () =>
+    (await import('nodemailer')).default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }),
+  );
   return {
     async send(message) {
-      const info = await transport.sendMail({ from: FROM, ...message });
-      mkdirSync(options.mailDir, { recursive: true });
-      const file = path.join(options.mailDir, `${newId('mail')}.eml`);
+      const info = await (await transport()).sendMail({ from: FROM, ...message });
+      mkdirSync(mailDir, { recursive: true });
+      const file = path.join(mailDir, `${newId('mail')}.eml`);
       writeFileSync(file, info.message as Buffer, { mode: 0o600 });
     },
   };

@@ -1,6 +1,8 @@
 // The real process: `src/main.ts` on the embedded SQLite default migrates itself, serves,
 // and on SIGTERM finishes what is in flight, writes batched counters and exits cleanly.
-import { mkdtempSync, rmSync } from 'node:fs';
+// It also sends mail and hashes passwords with the modules that load on first use
+// (nodemailer, argon2), which the in-process tests replace or have loaded already.
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
@@ -25,7 +27,20 @@ describe.skipIf(Boolean(process.env.TEST_DATABASE_URL))('the server process', ()
       return { res, body: await res.json() };
     };
     const reg = await gql(`mutation { register(input: { email: "proc@example.com", password: "${PASSWORD}" }) { account { id } } }`);
+    expect(reg.body.errors).toBeUndefined();
     const cookie = reg.res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    // The verification mail, written by nodemailer's file transport into MAIL_DIR (the default).
+    const mailDir = path.join(dataDir, 'mail');
+    const mails = readdirSync(mailDir).map((file) => readFileSync(path.join(mailDir, file), 'utf8'));
+    expect(mails).toHaveLength(1);
+    expect(mails[0]).toContain('To: proc@example.com');
+    expect(mails[0]?.replace(/=\r?\n/g, '')).toMatch(/token(=3D|=)[A-Za-z0-9_-]+/);
+    // The hash written at registration verifies; a wrong password does not.
+    const signIn = (password: string) => gql(`mutation { login(input: { email: "proc@example.com", password: "${password}" }) { account { id } } }`);
+    const good = await signIn(PASSWORD);
+    expect(good.body.data.login.account.id).toBe(reg.body.data.register.account.id);
+    const bad = await signIn(`${PASSWORD}-wrong`);
+    expect(bad.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     const created = await gql('mutation { createApiKey(input: { name: "p", scope: READ, environment: TEST }) { apiKey { id } secret } }', { cookie });
     const { apiKey, secret } = created.body.data.createApiKey;
     const used = await gql('{ viewer { authMethod } }', { authorization: `Bearer ${secret}` });
