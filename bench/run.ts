@@ -21,7 +21,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { inProcess } from './in-process.ts';
 import { type LedgerCheck, checkLedger } from './ledger-check.ts';
 import { type LoadRequest, type LoadResult, cpuMs, measure, rssMb } from './load.ts';
-import { type ServerChild, freePort, killAllServers, pinSelfToCore1, pinning, startServer } from './processes.ts';
+import { type ServerChild, freePort, killAllServers, npmStartNodeFlags, pinSelfToCore1, pinning, startServer } from './processes.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
 import { type Session, createKeys, grantCredits, registerVerified } from './seed.ts';
 
@@ -60,7 +60,8 @@ const GRANT = 10_000_000;
 const RATE_LIMIT = '1000000/1s';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-const TSX = ['--import', 'tsx'];
+/** Both servers start with `npm start`'s Node flags (the libraries imported before tsx's loader, then tsx). */
+const START_FLAGS = npmStartNodeFlags();
 
 type Db = 'sqlite' | 'postgres' | '—';
 
@@ -193,7 +194,7 @@ async function keyscopeTargets(): Promise<KeyscopeTarget[]> {
 
 async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ServerChild> {
   return startServer({
-    command: [process.execPath, ...nodeFlags, ...TSX, path.join(ROOT, 'bench/servers/keyscope.ts')],
+    command: [process.execPath, ...nodeFlags, ...START_FLAGS, path.join(ROOT, 'bench/servers/keyscope.ts')],
     env: { ...target.env, ...extraEnv },
     port: await freePort(),
     stderr: (text) => log(`  [keyscope] ${text.trimEnd()}`),
@@ -202,7 +203,7 @@ async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, st
 
 async function startBaseline(nodeFlags: string[] = []): Promise<ServerChild> {
   return startServer({
-    command: [process.execPath, ...nodeFlags, ...TSX, path.join(ROOT, 'bench/servers/baseline.ts')],
+    command: [process.execPath, ...nodeFlags, ...START_FLAGS, path.join(ROOT, 'bench/servers/baseline.ts')],
     env: {},
     port: await freePort(),
     stderr: (text) => log(`  [baseline] ${text.trimEnd()}`),

@@ -1,10 +1,23 @@
-// Keyscope as a real process (`node --import tsx src/main.ts`) for tests that need several
-// instances or the real start-up: a free port, wait for /health, stop with SIGTERM.
+// Keyscope as a real process (src/main.ts, started as `npm start` starts it) for tests that
+// need several instances or the real start-up: a free port, wait for /health, stop with SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/**
+ * The Node flags of package.json's `start` script (`node <flags> src/main.ts`): the libraries
+ * imported before tsx's loader, then tsx. The tests and the benchmark start their processes
+ * with them, so that what they measure is what `npm start` runs.
+ */
+export function npmStartNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return words.slice(1, -1);
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,7 +57,7 @@ export async function startKeyscopeProcess(env: Record<string, string>): Promise
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...npmStartNodeFlags(), 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

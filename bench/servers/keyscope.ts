@@ -1,10 +1,7 @@
 // Keyscope as `npm start` runs it (createApp + node:http, the heap growth limit, background
 // flushes and workers), bound to loopback, on the database the benchmark prepared: a SQLite
 // file, or a PostgreSQL schema of its own (BENCH_PG_SCHEMA) that the benchmark already migrated.
-// One difference: bench/run.ts starts this file with `node --import tsx` alone, so the
-// libraries that `npm start` imports before tsx's loader (package.json) go through the loader
-// here, whose thread then holds their sources: this process starts slower and holds some 20 MB
-// more than `npm start` does.
+// bench/run.ts starts it with `npm start`'s Node flags (package.json).
 import { createServer } from 'node:http';
 import { createApp, limitHeapGrowth } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
