@@ -1,6 +1,6 @@
 // The balance and its ledger. A balance changes only by a relative UPDATE (never a value
 // read and written back) and every change has its ledger row, in the caller's transaction.
-import { type CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.ts';
 import type { CreditLedgerTable, DbOrTrx, LedgerKind } from '../db/database.ts';
 import { preparedQuery } from '../db/prepared-query.ts';
@@ -32,11 +32,11 @@ export function ledgerRowToEntry(row: CreditLedgerTable): LedgerEntry {
   };
 }
 
-const balanceQuery = (db: DbOrTrx, accountId: string) => db.selectFrom('accounts').select('credit_balance').where('id', '=', accountId);
-
 // The balance, the debit and the ledger row run on every metered request: compiled once
 // (db/prepared-query.ts).
-const readBalanceQuery = preparedQuery<{ accountId: string }, { credit_balance: number }>(['accountId'], (db, p) => balanceQuery(db, p.accountId));
+const readBalanceQuery = preparedQuery<{ accountId: string }, { credit_balance: number }>(['accountId'], (db, p) =>
+  db.selectFrom('accounts').select('credit_balance').where('id', '=', p.accountId),
+);
 
 export async function readBalance(db: DbOrTrx, accountId: string): Promise<number | undefined> {
   const { rows } = await readBalanceQuery(db, { accountId });
@@ -50,17 +50,9 @@ export async function readBalance(db: DbOrTrx, accountId: string): Promise<numbe
  */
 export function readBalanceNow(database: DatabaseHandle, accountId: string): number | undefined | Promise<number | undefined> {
   if (!database.readNow) return readBalance(database.db, accountId);
-  // Compiled once per database: the SQL never changes, only the one parameter (the id).
-  let compiled = compiledBalanceQueries.get(database);
-  if (!compiled) {
-    compiled = balanceQuery(database.db, '').compile();
-    compiledBalanceQueries.set(database, compiled);
-  }
-  const rows = database.readNow<{ credit_balance: number }>({ ...compiled, parameters: [accountId] });
+  const rows = database.readNow(readBalanceQuery.bind(database.db, { accountId }));
   return rows ? rows[0]?.credit_balance : readBalance(database.db, accountId);
 }
-
-const compiledBalanceQueries = new WeakMap<DatabaseHandle, CompiledQuery<{ credit_balance: number }>>();
 
 /**
  * `credit_balance = credit_balance - cost WHERE credit_balance >= cost`: the new balance (and

@@ -21,10 +21,17 @@ interface Template {
  * bound value (no `sql.lit`, no list whose length varies): the first compile checks that
  * every name appears.
  */
+export interface PreparedQuery<P, R> {
+  /** Runs the query on `db` (the database or an open transaction) with these values. */
+  (db: DbOrTrx, params: P): Promise<QueryResult<R>>;
+  /** The compiled query with these values bound, for a caller that runs it itself (DatabaseHandle.readNow). */
+  bind(db: DbOrTrx, params: P): CompiledQuery<R>;
+}
+
 export function preparedQuery<P extends Record<string, unknown>, R>(
   names: readonly (keyof P & string)[],
   build: (db: Kysely<Database>, params: P) => Compilable<R>,
-): (db: DbOrTrx, params: P) => Promise<QueryResult<R>> {
+): PreparedQuery<P, R> {
   const templates = new WeakMap<DialectAdapter, Template>();
   const compileFor = (db: DbOrTrx): Template => {
     const adapter = db.getExecutor().adapter;
@@ -39,9 +46,11 @@ export function preparedQuery<P extends Record<string, unknown>, R>(
     templates.set(adapter, template);
     return template;
   };
-  return async (db, params) => {
+  const bind = (db: DbOrTrx, params: P): CompiledQuery<R> => {
     const { query, slots } = compileFor(db);
     const parameters = slots.map((name, i) => (name === undefined ? query.parameters[i] : params[name]));
-    return db.executeQuery({ ...query, parameters } as CompiledQuery<R>);
+    return { ...query, parameters } as CompiledQuery<R>;
   };
+  const run = async (db: DbOrTrx, params: P) => db.executeQuery(bind(db, params));
+  return Object.assign(run, { bind });
 }
