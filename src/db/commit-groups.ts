@@ -4,7 +4,7 @@
 // Units of work that arrive while a group is open run inside it, one after another, each
 // within its own SAVEPOINT: a unit that throws is rolled back alone and rejected at once; the
 // others are answered only after the group's one COMMIT, so nobody is told "done" before their
-// change is durable, and a COMMIT that fails rejects every unit of its group (nothing of any of
+// change is committed, and a COMMIT that fails rejects every unit of its group (nothing of any of
 // them was written). To each unit, this is its own transaction.
 import type { Database as BetterSqlite } from 'better-sqlite3';
 import type { Kysely, Transaction } from 'kysely';
@@ -30,7 +30,7 @@ export class GroupAbortedError extends Error {
 export class SqliteCommitGroups {
   readonly #db: Kysely<Database>;
   readonly #sqlite: BetterSqlite;
-  #queue: Pending[] = [];
+  readonly #queue: Pending[] = [];
   #draining = false;
 
   constructor(db: Kysely<Database>, sqlite: BetterSqlite) {
