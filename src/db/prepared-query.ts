@@ -19,7 +19,7 @@ interface Template {
  * `build` writes the query with `params` standing for the values (placeholders while it is
  * compiled); `names` lists every parameter it uses. Each parameter must reach the SQL as a
  * bound value (no `sql.lit`, no list whose length varies): the first compile checks that
- * every name appears.
+ * every name appears, and that the values it was given have no key the names leave out.
  */
 export interface PreparedQuery<P, R> {
   /** Runs the query on `db` (the database or an open transaction) with these values. */
@@ -33,10 +33,14 @@ export function preparedQuery<P extends Record<string, unknown>, R>(
   build: (db: Kysely<Database>, params: P) => Compilable<R>,
 ): PreparedQuery<P, R> {
   const templates = new WeakMap<DialectAdapter, Template>();
-  const compileFor = (db: DbOrTrx): Template => {
+  const compileFor = (db: DbOrTrx, params: P): Template => {
     const adapter = db.getExecutor().adapter;
     const kept = templates.get(adapter);
     if (kept) return kept;
+    // A row whose table gained a column that `names` does not list would lose that value
+    // without a word: refused on first use instead.
+    const unnamed = Object.keys(params).filter((key) => !names.includes(key));
+    if (unnamed.length > 0) throw new Error(`prepared query: ${unnamed.join(', ')} not among its parameter names`);
     const placeholders = Object.fromEntries(names.map((name) => [name, `${MARKER}${name}`])) as P;
     const query = build(db, placeholders).compile() as CompiledQuery<unknown>;
     const slots = query.parameters.map((value) => (typeof value === 'string' && value.startsWith(MARKER) ? value.slice(MARKER.length) : undefined));
@@ -47,7 +51,7 @@ export function preparedQuery<P extends Record<string, unknown>, R>(
     return template;
   };
   const bind = (db: DbOrTrx, params: P): CompiledQuery<R> => {
-    const { query, slots } = compileFor(db);
+    const { query, slots } = compileFor(db, params);
     const parameters = slots.map((name, i) => (name === undefined ? query.parameters[i] : params[name]));
     return { ...query, parameters } as CompiledQuery<R>;
   };

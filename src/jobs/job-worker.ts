@@ -59,12 +59,7 @@ export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = 
   const now = deps.clock.now();
   const leaseUntil = now + lease;
   const due = await findDueJobIds(deps.db, now, options.jobConcurrency ?? DEFAULT_JOB_CONCURRENCY);
-  const claimed = await claimJobs(
-    deps.db,
-    due.map((job) => job.id),
-    now,
-    leaseUntil,
-  );
+  const claimed = await claimJobs(deps.db, due.map((job) => job.id), now, leaseUntil);
   // Outcomes recorded at about the same time share one COMMIT on SQLite (db/commit-groups.ts).
   await Promise.all(
     claimed.map(async (job) => {

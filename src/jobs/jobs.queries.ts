@@ -90,7 +90,9 @@ export function listJobs(
   return query.orderBy('id', 'desc').limit(filter.limit + 1).execute();
 }
 
-/** QUEUED jobs, and RUNNING ones whose lease ran out (their worker died), oldest first. */
+/** Oldest first: ids are time-ordered (ids.ts). */
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
  * The oldest due jobs: queued, or running on a lease that ran out. Two reads that each walk
  * the (status, id) index in order, merged: one read with an OR makes SQLite and PostgreSQL
@@ -106,7 +108,7 @@ export async function findDueJobIds(db: DbOrTrx, now: number, limit: number): Pr
     .orderBy('id')
     .limit(limit)
     .execute();
-  return [...queued, ...expired].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
+  return [...queued, ...expired].sort(byId).slice(0, limit);
 }
 
 /**
@@ -125,7 +127,7 @@ export async function claimJobs(db: DbOrTrx, jobIds: string[], now: number, leas
     )
     .returningAll()
     .execute();
-  return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return rows.sort(byId);
 }
 
 /**

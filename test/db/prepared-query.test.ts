@@ -37,4 +37,12 @@ describe('prepared queries', () => {
     );
     await expect(inlined(database.db, { hash: 'h1' })).rejects.toThrow('hash did not become bound parameters');
   });
+
+  it('refuse values with a key the parameter names leave out, rather than drop it', async () => {
+    const partial = preparedQuery<{ hash: string; document: string }, never>(['hash'], (db, p) =>
+      db.insertInto('persisted_operations').values({ hash: p.hash, document: '{ c }', operation_name: null, created_at: 3 }),
+    );
+    await expect(partial(database.db, { hash: 'h4', document: '{ d }' })).rejects.toThrow('document not among its parameter names');
+    expect((await findOperation(database.db, { hash: 'h4' })).rows).toEqual([]);
+  });
 });

@@ -59,15 +59,6 @@ describe('units of work', () => {
 });
 
 describe.runIf(dialect === 'sqlite')('group commit on SQLite', () => {
-  it('lets a unit see the writes of the units before it in its group', async () => {
-    const hash = newHash('seen');
-    const [, seen] = await Promise.all([
-      database.transaction((trx) => insertOperation(trx, hash)),
-      database.transaction(async (trx) => (await trx.selectFrom('persisted_operations').select('hash').where('hash', '=', hash).executeTakeFirst())?.hash),
-    ]);
-    expect(seen).toBe(hash);
-  });
-
   it('answers a unit only once its change is committed: another connection already sees it', async () => {
     const other = new SqliteDatabase(file, { readonly: true });
     try {
