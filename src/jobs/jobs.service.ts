@@ -116,13 +116,12 @@ export async function finishClaimedJob(deps: AppDeps, job: JobRow, leaseUntil: n
         at,
       });
     }
-    const finished = jobRowToJob({ ...job, status: outcome.status, result: resultText, completed_at: at, claimed_until: null });
     await enqueueWebhookEvent(trx, {
       accountId: job.account_id,
       keyId: job.key_id,
       environment: job.environment,
       type: outcome.status === 'COMPLETED' ? 'job.completed' : 'job.failed',
-      data: jobEventData(finished),
+      data: () => jobEventData(jobRowToJob({ ...job, status: outcome.status, result: resultText, completed_at: at, claimed_until: null })),
       at,
     });
     return true;

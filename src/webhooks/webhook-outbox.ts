@@ -12,7 +12,8 @@ export interface WebhookEvent {
   keyId: string;
   environment: Environment;
   type: WebhookEventType;
-  data: Record<string, unknown>;
+  /** The event's `data`; a function is called only when a webhook will receive the event. */
+  data: Record<string, unknown> | (() => Record<string, unknown>);
   at: number;
 }
 
@@ -33,7 +34,8 @@ export async function enqueueWebhookEvent(db: DbOrTrx, event: WebhookEvent): Pro
     if (!(JSON.parse(webhook.events) as string[]).includes(event.type)) return null;
   }
   const id = newId('whd', event.at);
-  const payload = { type: event.type, timestamp: new Date(event.at).toISOString(), data: event.data };
+  const data = typeof event.data === 'function' ? event.data() : event.data;
+  const payload = { type: event.type, timestamp: new Date(event.at).toISOString(), data };
   await db
     .insertInto('webhook_deliveries')
     .values({
