@@ -4,7 +4,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_UNITS_PER_GROUP } from '../../src/db/commit-groups.ts';
+import { GroupAbortedError, MAX_UNITS_PER_GROUP } from '../../src/db/commit-groups.ts';
 import type { DatabaseHandle } from '../../src/db/connect.ts';
 import { dialect, freshDatabase, testConfig } from '../harness.ts';
 
@@ -58,6 +58,27 @@ describe('units of work', () => {
   });
 });
 
+describe('a closed database', () => {
+  it('refuses the units of work given to it instead of leaving them waiting', async () => {
+    const config = testConfig();
+    const closed = await freshDatabase(config);
+    await closed.database.close();
+    try {
+      const refusals = await Promise.allSettled([1, 2, 3].map(() => closed.database.transaction((trx) => insertOperation(trx, newHash('late')))));
+      expect(refusals.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    } finally {
+      await closed.drop();
+    }
+  });
+});
+
+/** A foreign key checked only at COMMIT, and broken: the whole group's COMMIT fails. */
+async function breakCommit(trx: Parameters<Parameters<DatabaseHandle['transaction']>[0]>[0]): Promise<void> {
+  await sql`pragma defer_foreign_keys = on`.execute(trx);
+  await sql`insert into credit_ledger (id, account_id, amount, balance_after, kind, reason, actor, created_at)
+            values ('led_orphan', 'acct_missing', 1, 1, 'grant', 'test', 'test', 0)`.execute(trx);
+}
+
 describe.runIf(dialect === 'sqlite')('group commit on SQLite', () => {
   it('answers a unit only once its change is committed: another connection already sees it', async () => {
     const other = new SqliteDatabase(file, { readonly: true });
@@ -73,6 +94,19 @@ describe.runIf(dialect === 'sqlite')('group commit on SQLite', () => {
     }
   });
 
+  it('gathers into one COMMIT the units that arrive within the same turn of the event loop', async () => {
+    const early = newHash('early');
+    // Queued by an event handled later in this turn (as a request whose body was read after
+    // the first one's), and breaking its COMMIT: only a shared group fails the early unit too.
+    const late = new Promise<unknown>((resolve) => {
+      setImmediate(() => resolve(database.transaction((trx) => breakCommit(trx)).catch((error: unknown) => error)));
+    });
+    const first = database.transaction((trx) => insertOperation(trx, early)).catch((error: unknown) => error);
+    expect(await first).toBeInstanceOf(GroupAbortedError);
+    expect(await late).toBeInstanceOf(Error);
+    expect(await storedHashes([early])).toEqual([]);
+  });
+
   it('rejects every unit of a group whose COMMIT fails, and keeps none of their writes', async () => {
     const before = newHash('before');
     await database.transaction((trx) => insertOperation(trx, before));
@@ -80,12 +114,7 @@ describe.runIf(dialect === 'sqlite')('group commit on SQLite', () => {
     // Queued together, so they share one group.
     const results = await Promise.allSettled([
       ...neighbours.map((hash) => database.transaction((trx) => insertOperation(trx, hash))),
-      // A foreign key checked only at COMMIT, and broken: the whole group's COMMIT fails.
-      database.transaction(async (trx) => {
-        await sql`pragma defer_foreign_keys = on`.execute(trx);
-        await sql`insert into credit_ledger (id, account_id, amount, balance_after, kind, reason, actor, created_at)
-                  values ('led_orphan', 'acct_missing', 1, 1, 'grant', 'test', 'test', 0)`.execute(trx);
-      }),
+      database.transaction((trx) => breakCommit(trx)),
     ]);
     expect(results.map((r) => r.status)).toEqual(results.map(() => 'rejected'));
     expect(await storedHashes([before, ...neighbours])).toEqual([before]);
