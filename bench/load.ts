@@ -40,6 +40,11 @@ export interface LoadResult {
   rssEndMb: number;
   /** Server CPU time per completed request, in µs. */
   cpuUsPerRequest: number;
+  /**
+   * The server's write system calls (socket and file, /proc/<pid>/io syscw) per completed
+   * request: unlike CPU time, the machine's load does not move it.
+   */
+  writeCallsPerRequest: number;
   /** The first unexpected response, shortened, to say what went wrong. */
   firstUnexpected: string | null;
 }
@@ -68,6 +73,16 @@ export function cpuMs(pid: number): number {
     // Fields after the command name (which may hold spaces) start at ") "; utime and stime are the 12th and 13th of them.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Write system calls the process has made so far (NaN where /proc/<pid>/io cannot be read). */
+export function writeCalls(pid: number): number {
+  try {
+    const match = /^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return match?.[1] ? Number(match[1]) : Number.NaN;
   } catch {
     return Number.NaN;
   }
@@ -121,9 +136,11 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
     if (mb > rssMax) rssMax = mb;
   }, 250);
   const cpuBefore = cpuMs(options.serverPid);
+  const writesBefore = writeCalls(options.serverPid);
   try {
     const { result, unexpected, firstUnexpected } = await run(options, options.seconds, record, true);
     const cpuUsed = cpuMs(options.serverPid) - cpuBefore;
+    const writes = writeCalls(options.serverPid) - writesBefore;
     const sorted = latencies.subarray(0, count).sort();
     const rssEnd = rssMb(options.serverPid);
     const statusCodes: Record<string, number> = {};
@@ -140,6 +157,7 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
       rssMaxMb: Math.max(rssMax, rssEnd),
       rssEndMb: rssEnd,
       cpuUsPerRequest: Math.round((cpuUsed * 1000) / Math.max(1, result.requests.total)),
+      writeCallsPerRequest: Math.round((writes * 10) / Math.max(1, result.requests.total)) / 10,
       firstUnexpected,
     };
   } finally {

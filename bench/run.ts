@@ -611,6 +611,9 @@ async function benchmark(): Promise<void> {
     `- Keyscope runs as in production: NODE_ENV=production, access log on (one JSON line per request, to /dev/null) except in row 2·, workers and flushes running. KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for the run, since it measures throughput: every limiter still counts every request.`,
     `- The query-cost budget (1000 points per key, refilled at 50 per second; createJob costs 10) has no setting: scenarios 4 and 5 rotate ${WRITE_KEYS} keys each to stay inside it, and every request is still charged to its key's budget.`,
     `- "errors" counts socket errors, timeouts and responses other than the scenario expects (a GraphQL error included); scenario 6 expects 401, so its non-2xx are the refusals it asks for.`,
+    `- Write system calls per request (socket and file writes, from /proc/<pid>/io: a count the machine's load does not move, unlike CPU time): baseline ${fixed(mean((r) => r.writeCallsPerRequest), 1)}; ${bench.rows
+      .flatMap((row) => (row.result ? [`${row.scenario} ${row.db} ${fixed(row.result.writeCallsPerRequest, 1)}`] : []))
+      .join(', ')}.`,
     `- \`npm start\` answered /health ${startup.ms} ms after spawn (target < 2000 ms: ${startup.ms < 2000 ? 'holds' : '**misses**'}; ${startup.note}).`,
     ...soaks.map(
       (s) =>
