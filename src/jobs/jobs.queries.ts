@@ -1,6 +1,6 @@
 // Jobs, kept apart by account and environment: every read names both, so another account's
 // or another environment's job is simply not found.
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { DbOrTrx, Environment, JobStatus, JobsTable } from '../db/database.ts';
 import { preparedQuery } from '../db/prepared-query.ts';
 import type { JobKind } from './job-processor.ts';
@@ -94,16 +94,17 @@ export function listJobs(
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
- * The oldest due jobs: queued, or running on a lease that ran out. Two reads that each walk
- * the (status, id) index in order, merged: one read with an OR makes SQLite and PostgreSQL
- * sort every queued job on every poll, which under a backlog costs more than the jobs.
+ * The oldest due jobs: queued, or running on a lease that ran out. Two reads, each on the
+ * partial index that holds only such jobs (migrations/2026-12-01T11-00-00_due_job_indexes.ts:
+ * the status is a literal so that the planners can use them), merged: one read with an OR
+ * makes SQLite and PostgreSQL sort every queued job on every poll.
  */
 export async function findDueJobIds(db: DbOrTrx, now: number, limit: number): Promise<{ id: string }[]> {
-  const queued = await db.selectFrom('jobs').select('id').where('status', '=', 'QUEUED').orderBy('id').limit(limit).execute();
+  const queued = await db.selectFrom('jobs').select('id').where('status', '=', sql.lit('QUEUED')).orderBy('id').limit(limit).execute();
   const expired = await db
     .selectFrom('jobs')
     .select('id')
-    .where('status', '=', 'RUNNING')
+    .where('status', '=', sql.lit('RUNNING'))
     .where('claimed_until', '<', now)
     .orderBy('id')
     .limit(limit)
