@@ -49,13 +49,18 @@ export interface LoadResult {
   firstUnexpected: string | null;
 }
 
-export function rssMb(pid: number): number {
+/** The number a /proc/<pid>/ file gives in `pattern`'s first group (NaN when the file or the line is missing). */
+function procNumber(pid: number, file: 'status' | 'io', pattern: RegExp): number {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] ? Math.round(Number(match[1]) / 102.4) / 10 : Number.NaN;
+    const match = pattern.exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
+    return match?.[1] ? Number(match[1]) : Number.NaN;
   } catch {
     return Number.NaN;
   }
+}
+
+export function rssMb(pid: number): number {
+  return Math.round(procNumber(pid, 'status', /VmRSS:\s+(\d+) kB/) / 102.4) / 10;
 }
 
 const CLOCK_TICKS_PER_SECOND = (() => {
@@ -80,12 +85,7 @@ export function cpuMs(pid: number): number {
 
 /** Write system calls the process has made so far (NaN where /proc/<pid>/io cannot be read). */
 export function writeCalls(pid: number): number {
-  try {
-    const match = /^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
-    return match?.[1] ? Number(match[1]) : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
+  return procNumber(pid, 'io', /^syscw: (\d+)$/m);
 }
 
 export function percentile(sorted: Float64Array, p: number): number {
