@@ -24,7 +24,7 @@ export function pinSelfToCore1(): void {
 }
 
 // One free-port probe for the tests and the benchmark.
-export { freePort, npmStartNodeFlags } from '../test/processes.ts';
+export { freePort, npmStartArgs } from '../test/processes.ts';
 
 export interface ServerChild {
   process: ChildProcess;

@@ -1,11 +1,16 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) and says where the time went: self time by
 // function, and self and inclusive time by area (a package under node_modules, a file
 // of ours, node's internals, GC). Inclusive time counts a sample once per area on its stack.
-import { readFileSync } from 'node:fs';
+// Frames in a bundle (dist/main.mjs, see scripts/bundle.mjs) are named by the source file and
+// line its source map gives.
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
   children?: number[];
 }
@@ -43,13 +48,41 @@ export function areaOf(url: string, functionName: string): string {
   return url;
 }
 
+type Frame = ProfileNode['callFrame'];
+
+/** Maps frames of bundled code back to their sources, one source map per bundle (read once). */
+class SourceMaps {
+  #maps = new Map<string, { map: SourceMap; dir: string } | null>();
+
+  original(frame: Frame): Frame {
+    if (!frame.url.startsWith('file://')) return frame;
+    const bundle = this.#mapOf(frame.url);
+    if (!bundle) return frame;
+    const entry = bundle.map.findEntry(frame.lineNumber, frame.columnNumber);
+    if (!('originalSource' in entry)) return frame;
+    const source = path.resolve(bundle.dir, entry.originalSource.replace(/^file:\/\//, ''));
+    return { ...frame, url: `file://${source}`, lineNumber: entry.originalLine, columnNumber: entry.originalColumn };
+  }
+
+  #mapOf(url: string): { map: SourceMap; dir: string } | null {
+    let found = this.#maps.get(url);
+    if (found !== undefined) return found;
+    const file = `${fileURLToPath(url)}.map`;
+    found = existsSync(file) ? { map: new SourceMap(JSON.parse(readFileSync(file, 'utf8'))), dir: path.dirname(file) } : null;
+    this.#maps.set(url, found);
+    return found;
+  }
+}
+
 const pct = (n: number, total: number) => Math.round((1000 * n) / Math.max(1, total)) / 10;
 
 export function summariseProfile(file: string, top = 25): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const maps = new SourceMaps();
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const node of profile.nodes) {
+    node.callFrame = maps.original(node.callFrame);
     byId.set(node.id, node);
     for (const child of node.children ?? []) parent.set(child, node.id);
   }

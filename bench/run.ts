@@ -21,7 +21,8 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { inProcess } from './in-process.ts';
 import { type LedgerCheck, checkLedger } from './ledger-check.ts';
 import { type LoadRequest, type LoadResult, cpuMs, measure, rssMb } from './load.ts';
-import { type ServerChild, freePort, killAllServers, npmStartNodeFlags, pinSelfToCore1, pinning, startServer } from './processes.ts';
+import { ensureBundle } from '../scripts/bundle.mjs';
+import { type ServerChild, freePort, killAllServers, npmStartArgs, pinSelfToCore1, pinning, startServer } from './processes.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
 import { type Session, createKeys, grantCredits, registerVerified } from './seed.ts';
 
@@ -60,8 +61,22 @@ const GRANT = 10_000_000;
 const RATE_LIMIT = '1000000/1s';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-/** Both servers start with `npm start`'s Node flags (the libraries imported before tsx's loader, then tsx). */
-const START_FLAGS = npmStartNodeFlags();
+/**
+ * Keyscope runs as `npm start` runs it (scripts/start.mjs: the bundle of src/main.ts), and the
+ * baseline as the same build makes it: bench/servers/baseline.ts bundled by scripts/bundle.mjs.
+ */
+const KEYSCOPE_ARGS = npmStartArgs();
+const BASELINE_BUNDLE = path.join(ROOT, 'dist/bench-baseline.mjs');
+
+/** Both bundles current before any server starts (a stale one would be rebuilt inside a measured start-up). */
+async function prepareBundles(): Promise<void> {
+  const started = performance.now();
+  const built = [
+    (await ensureBundle()) ? 'dist/main.mjs' : null,
+    (await ensureBundle({ entry: path.join(ROOT, 'bench/servers/baseline.ts'), outfile: BASELINE_BUNDLE })) ? 'dist/bench-baseline.mjs' : null,
+  ].filter(Boolean);
+  if (built.length > 0) log(`Built ${built.join(' and ')} in ${Math.round(performance.now() - started)} ms`);
+}
 
 type Db = 'sqlite' | 'postgres' | '—';
 
@@ -120,9 +135,8 @@ function badChecksum(key: string): string {
 
 interface KeyscopeTarget {
   db: Exclude<Db, '—'>;
+  /** The server's environment, and the operator command line's (PostgreSQL: the schema's search_path in DATABASE_URL). */
   env: Record<string, string>;
-  /** DATABASE_URL for the operator command line (PostgreSQL: with the schema's search_path). */
-  cliEnv: Record<string, string>;
   mailDir: string;
   openDb(): ReturnType<typeof connectDatabase>;
   cleanup(): Promise<void>;
@@ -131,6 +145,7 @@ interface KeyscopeTarget {
 function keyscopeEnv(dataDir: string) {
   return {
     NODE_ENV: 'production',
+    HOST: '127.0.0.1',
     KEYSCOPE_SECRET: randomBytes(32).toString('base64url'),
     KEYSCOPE_DATA_DIR: dataDir,
     MAIL_DIR: path.join(dataDir, 'mail'),
@@ -146,7 +161,6 @@ async function sqliteTarget(): Promise<KeyscopeTarget> {
   return {
     db: 'sqlite',
     env,
-    cliEnv: env,
     mailDir: env.MAIL_DIR,
     openDb: () => connectDatabase(url),
     async cleanup() {
@@ -165,12 +179,12 @@ async function postgresTarget(url: string): Promise<KeyscopeTarget> {
   const database = connectDatabase(url, { pgSchema: schema });
   await migrateToLatest(database.db, { pgSchema: schema });
   await database.close();
-  const env = { ...keyscopeEnv(dataDir), DATABASE_URL: url, BENCH_PG_SCHEMA: schema };
+  // The server and the operator command line both reach the schema through the URL's search_path.
   const withSchema = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  const env = { ...keyscopeEnv(dataDir), DATABASE_URL: withSchema };
   return {
     db: 'postgres',
     env,
-    cliEnv: { ...env, DATABASE_URL: withSchema },
     mailDir: env.MAIL_DIR,
     openDb: () => connectDatabase(url, { pgSchema: schema }),
     async cleanup() {
@@ -194,7 +208,7 @@ async function keyscopeTargets(): Promise<KeyscopeTarget[]> {
 
 async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ServerChild> {
   return startServer({
-    command: [process.execPath, ...nodeFlags, ...START_FLAGS, path.join(ROOT, 'bench/servers/keyscope.ts')],
+    command: [process.execPath, ...nodeFlags, ...KEYSCOPE_ARGS],
     env: { ...target.env, ...extraEnv },
     port: await freePort(),
     stderr: (text) => log(`  [keyscope] ${text.trimEnd()}`),
@@ -203,7 +217,7 @@ async function startKeyscope(target: KeyscopeTarget, extraEnv: Record<string, st
 
 async function startBaseline(nodeFlags: string[] = []): Promise<ServerChild> {
   return startServer({
-    command: [process.execPath, ...nodeFlags, ...START_FLAGS, path.join(ROOT, 'bench/servers/baseline.ts')],
+    command: [process.execPath, ...nodeFlags, BASELINE_BUNDLE],
     env: {},
     port: await freePort(),
     stderr: (text) => log(`  [baseline] ${text.trimEnd()}`),
@@ -229,7 +243,7 @@ async function seed(server: ServerChild, target: KeyscopeTarget): Promise<Seeded
   const readKeys = await createKeys(server.baseUrl, reader, READ_KEYS, { scope: 'READ', environment: 'LIVE' });
   const hotKeys = await createKeys(server.baseUrl, hot, WRITE_KEYS, { scope: 'WRITE', environment: 'LIVE' });
   const testKeys = await createKeys(server.baseUrl, hot, WRITE_KEYS, { scope: 'WRITE', environment: 'TEST' });
-  const grant = await grantCredits(target.cliEnv, hot.email, GRANT);
+  const grant = await grantCredits(target.env, hot.email, GRANT);
   log(`  seeded 2 accounts, ${READ_KEYS + 2 * WRITE_KEYS} keys${grant.ok ? `, granted ${GRANT} credits` : ''} in ${Math.round(performance.now() - started)} ms`);
   return { reader, hot, readKeys, testKeys, hotKeys, granted: grant.ok ? GRANT : 0, grantNote: grant.ok ? null : grant.output };
 }
@@ -517,6 +531,7 @@ async function profileRun(): Promise<void> {
   };
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  await prepareBundles();
   const sections: string[] = [];
   const profiled: string[] = [];
   const baseline = await startBaseline(prof('baseline-hello'));
@@ -573,6 +588,7 @@ async function benchmark(): Promise<void> {
   log(`Keyscope benchmark: ${meta.cpu}, ${meta.pinned}, load average ${meta.loadAverageAtStart.join(' ')}`);
   log(`KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for this run: the benchmark measures throughput, not the limiter's refusals.`);
 
+  await prepareBundles();
   const bench: Bench = { baseline: await startBaseline(), rows: [], baseRuns: [] };
   try {
     log('Baseline: bare graphql-yoga + Pothos (warm-up, then one run before every Keyscope row)');

@@ -9,6 +9,8 @@ export type JobCosts = { STAGE: number; ENHANCE: number; PLACE_PRODUCTS: number 
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
+  /** Where to listen; undefined: every interface (Node's default). */
+  host: string | undefined;
   /** `file:<path>` (SQLite) or `postgres://…` */
   databaseUrl: string;
   dataDir: string;
@@ -48,6 +50,7 @@ export interface ConfigVariable {
 export const configVariables: ConfigVariable[] = [
   { name: 'NODE_ENV', default: 'development', description: '`development`, `production` or `test`. Production hides introspection, GraphiQL and suggestions from anonymous callers, requires `KEYSCOPE_SECRET` and refuses `KEYSCOPE_ALLOW_PRIVATE_WEBHOOKS`.' },
   { name: 'PORT', default: '4000', description: 'HTTP port.' },
+  { name: 'HOST', default: '(every interface)', description: 'Address to listen on, e.g. `127.0.0.1` behind a proxy on the same machine.' },
   { name: 'DATABASE_URL', default: 'file:./data/keyscope.db', description: '`file:<path>` for the embedded SQLite database, `postgres://…` for PostgreSQL (several instances).' },
   { name: 'KEYSCOPE_DATA_DIR', default: './data', description: 'Where the SQLite database, the development secret and mail files live.' },
   { name: 'KEYSCOPE_SECRET', default: '(generated into the data dir outside production)', description: 'At least 32 characters. Keys the HMAC of API keys and tokens and encrypts webhook secrets. Keep it out of the database and its backups; changing it invalidates every key.' },
@@ -136,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: nodeEnv,
     port,
+    host: env.HOST?.trim() || undefined,
     databaseUrl,
     dataDir,
     serverSecret,

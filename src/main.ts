@@ -29,8 +29,8 @@ async function main(): Promise<void> {
 
   const server = createServer(app.yoga);
   server.keepAliveTimeout = 5_000;
-  server.listen(config.port, () => {
-    logEvent('listening', { port: config.port, database: database.dialect, env: config.env });
+  server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, () => {
+    logEvent('listening', { port: config.port, ...(config.host ? { host: config.host } : {}), database: database.dialect, env: config.env });
   });
 
   let stopping = false;

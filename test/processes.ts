@@ -1,22 +1,23 @@
-// Keyscope as a real process (src/main.ts, started as `npm start` starts it) for tests that
+// Keyscope as a real process (started as `npm start` starts it: the bundle of src/main.ts) for tests that
 // need several instances or the real start-up: a free port, wait for /health, stop with SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
- * The Node flags of package.json's `start` script (`node <flags> src/main.ts`): the libraries
- * imported before tsx's loader, then tsx. The tests and the benchmark start their processes
- * with them, so that what they measure is what `npm start` runs.
+ * The arguments after `node` in package.json's `start` script (`node scripts/start.mjs`: the
+ * bundle of src/main.ts, see scripts/bundle.mjs). The tests and the benchmark start their
+ * processes with them, so that what they run is what `npm start` runs.
  */
-export function npmStartNodeFlags(): string[] {
+export function npmStartArgs(): string[] {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.trim().split(/\s+/);
-  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  return words.slice(1, -1);
+  if (words[0] !== 'node' || words.length < 2) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return words.slice(1).map((word) => (word.endsWith('.mjs') ? path.join(ROOT, word) : word));
 }
 
 export function freePort(): Promise<number> {
@@ -52,12 +53,12 @@ export interface KeyscopeProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-/** Starts src/main.ts with exactly `env` (plus PATH and PORT) and waits until /health answers. */
+/** Starts Keyscope as `npm start` does, with exactly `env` (plus PATH and PORT), and waits until /health answers. */
 export async function startKeyscopeProcess(env: Record<string, string>): Promise<KeyscopeProcess> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, [...npmStartNodeFlags(), 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, npmStartArgs(), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

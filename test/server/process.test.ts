@@ -1,7 +1,8 @@
 // The real process: `src/main.ts` on the embedded SQLite default migrates itself, serves,
 // and on SIGTERM finishes what is in flight, writes batched counters and exits cleanly.
-// It also sends mail and hashes passwords with the modules that load on first use
-// (nodemailer, argon2), which the in-process tests replace or have loaded already.
+// It also sends mail, hashes passwords and renders GraphiQL with the modules that load on
+// first use (nodemailer, argon2, GraphiQL's assets: left outside the bundle `npm start` runs),
+// which the in-process tests replace or have loaded already.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,6 +46,10 @@ describe.skipIf(Boolean(process.env.TEST_DATABASE_URL))('the server process', ()
     const { apiKey, secret } = created.body.data.createApiKey;
     const used = await gql('{ viewer { authMethod } }', { authorization: `Bearer ${secret}` });
     expect(used.body.data.viewer.authMethod).toBe('API_KEY');
+    const page = await fetch(url, { headers: { accept: 'text/html', cookie } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'sha256-");
+    expect(await page.text()).toContain('<title>Keyscope</title>');
 
     expect(await server.stop()).toBe(0);
     const output = server.output();
