@@ -1,10 +1,20 @@
-// `lastUsedAt` without a write per request: uses are noted in memory and written in one
-// batch every interval (and on shutdown), at most one write per key per flush.
+// `lastUsedAt` without a write per request: uses are noted in memory and written in batches
+// every interval (and on shutdown), at most one row per key per flush, up to
+// ROWS_PER_STATEMENT keys in one UPDATE: one commit on SQLite, one round trip on PostgreSQL.
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+
+/** Keys per UPDATE: 1,500 bound values, far inside SQLite's 32,766 and PostgreSQL's 65,535. */
+export const ROWS_PER_STATEMENT = 500;
+
+interface Use {
+  at: number;
+  ip: string;
+}
 
 export class LastUsedTracker {
   readonly #db: Db;
-  #pending = new Map<string, { at: number; ip: string }>();
+  #pending = new Map<string, Use>();
 
   constructor(db: Db) {
     this.#db = db;
@@ -16,15 +26,29 @@ export class LastUsedTracker {
 
   async flush(): Promise<void> {
     if (this.#pending.size === 0) return;
-    const batch = this.#pending;
+    const batch = [...this.#pending];
     this.#pending = new Map();
-    for (const [keyId, use] of batch) {
-      await this.#db
-        .updateTable('api_keys')
-        .set({ last_used_at: use.at, last_used_ip: use.ip })
-        .where('id', '=', keyId)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', use.at)]))
-        .execute();
+    for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
+      try {
+        await this.#write(batch.slice(start, start + ROWS_PER_STATEMENT));
+      } catch (error) {
+        // The database was away: the unwritten uses wait for the next flush, unless a newer use came meanwhile.
+        for (const [keyId, use] of batch.slice(start)) {
+          if ((this.#pending.get(keyId)?.at ?? -1) < use.at) this.#pending.set(keyId, use);
+        }
+        throw error;
+      }
     }
+  }
+
+  /** One UPDATE from a VALUES list (its columns are column1… on both databases); a use never moves lastUsedAt back. */
+  async #write(uses: [string, Use][]): Promise<void> {
+    const rows = uses.map(([keyId, use]) => sql`(${keyId}, cast(${use.at} as bigint), ${use.ip})`);
+    await sql`
+      update api_keys set last_used_at = used.column2, last_used_ip = used.column3
+      from (values ${sql.join(rows)}) as used
+      where api_keys.id = used.column1
+        and (api_keys.last_used_at is null or api_keys.last_used_at < used.column2)
+    `.execute(this.#db);
   }
 }

@@ -1,5 +1,6 @@
-// Per key per day counters, aggregated in memory and added to `usage_daily` in one
-// upsert per key-day every flush (and on shutdown): no database write per request.
+// Per key per day counters, aggregated in memory and added to `usage_daily` every flush (and
+// on shutdown), up to ROWS_PER_STATEMENT key-days in one upsert: no database write per
+// request, and one commit (SQLite) or round trip (PostgreSQL) per 500 key-days.
 import type { Db, Environment } from '../db/database.ts';
 
 interface Counter {
@@ -13,6 +14,8 @@ interface Counter {
 }
 
 const DAY_MS = 86_400_000;
+/** Key-days per upsert: 3,500 bound values, far inside SQLite's 32,766 and PostgreSQL's 65,535. */
+const ROWS_PER_STATEMENT = 500;
 // The UTC day of the last call: every request asks, and nearly all fall on the same day.
 let lastDay = { start: 0, end: 0, name: '' };
 
@@ -63,29 +66,32 @@ export class UsageRecorder {
     if (this.#pending.size === 0) return;
     const batch = [...this.#pending.values()];
     this.#pending = new Map();
-    for (const [index, c] of batch.entries()) {
+    for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
       try {
-        await this.#write(c);
+        await this.#write(batch.slice(start, start + ROWS_PER_STATEMENT));
       } catch (error) {
         // Nothing is lost when the database is briefly away: the unwritten counts wait for the next flush.
-        this.#restore(batch.slice(index));
+        this.#restore(batch.slice(start));
         throw error;
       }
     }
   }
 
-  async #write(c: Counter): Promise<void> {
+  /** One multi-row upsert (a key-day appears once per batch, as the statement requires on PostgreSQL). */
+  async #write(counters: Counter[]): Promise<void> {
     await this.#db
       .insertInto('usage_daily')
-      .values({
-        key_id: c.keyId,
-        day: c.day,
-        account_id: c.accountId,
-        environment: c.environment,
-        requests: c.requests,
-        errors: c.errors,
-        credits_charged: c.credits,
-      })
+      .values(
+        counters.map((c) => ({
+          key_id: c.keyId,
+          day: c.day,
+          account_id: c.accountId,
+          environment: c.environment,
+          requests: c.requests,
+          errors: c.errors,
+          credits_charged: c.credits,
+        })),
+      )
       .onConflict((oc) =>
         oc.columns(['key_id', 'day']).doUpdateSet((eb) => ({
           requests: eb('usage_daily.requests', '+', eb.ref('excluded.requests')),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKey } from '../../src/api-keys/api-key-format.ts';
+import { ROWS_PER_STATEMENT } from '../../src/api-keys/last-used.ts';
 import { type TestApp, createKey, createTestApp, signUp } from '../harness.ts';
 
 let t: TestApp;
@@ -120,6 +121,29 @@ describe('authentication with a key', () => {
     expect(after.last_used_ip).toBe('127.0.0.1');
     const shown = await t.gql('query($id: ID!) { apiKey(id: $id) { lastUsedAt lastUsedIp } }', { variables: { id: key.id }, session: owner.jar });
     expect(shown.body.data.apiKey.lastUsedIp).toBe('127.0.0.1');
+  });
+
+  it('writes the uses of more keys than one statement holds, and never moves lastUsedAt back', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner);
+    // More keys than one UPDATE takes: copies of the real key's row under other ids.
+    const row = await t.database.db.selectFrom('api_keys').selectAll().where('id', '=', key.id).executeTakeFirstOrThrow();
+    const ids = Array.from({ length: ROWS_PER_STATEMENT }, (_, i) => `${key.id}_copy${i}`);
+    await t.database.db.insertInto('api_keys').values(ids.map((id) => ({ ...row, id }))).execute();
+    const later = t.clock.now() + 60_000;
+    // One copy was last used later than the uses below: the flush must leave it alone.
+    await t.database.db.updateTable('api_keys').set({ last_used_at: later, last_used_ip: '192.0.2.1' }).where('id', '=', ids[7] ?? '').execute();
+    await t.gql(VIEWER_KEY, { key: key.secret });
+    const at = t.clock.now();
+    for (const id of ids) t.app.deps.lastUsed.note(id, at, '198.51.100.9');
+    await t.app.flush();
+    const rows = await t.database.db.selectFrom('api_keys').select(['id', 'last_used_at', 'last_used_ip']).where('account_id', '=', row.account_id).execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(key.id)?.last_used_ip).toBe('127.0.0.1');
+    expect(byId.get(ids[7] ?? '')).toMatchObject({ last_used_at: later, last_used_ip: '192.0.2.1' });
+    const written = ids.filter((id) => byId.get(id)?.last_used_ip === '198.51.100.9');
+    expect(written).toHaveLength(ROWS_PER_STATEMENT - 1);
+    expect(byId.get(ids.at(-1) ?? '')?.last_used_at).toBe(at);
   });
 });
 

@@ -116,6 +116,22 @@ describe('usage', () => {
 });
 
 describe('the usage recorder', () => {
+  it('writes more key-days than one statement holds, adding to the rows already there', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner);
+    const recorder = t.app.deps.usage;
+    const ref = { id: key.id, accountId: owner.accountId, environment: 'LIVE' as const };
+    const days = 501;
+    for (let i = 0; i < days; i++) recorder.recordRequest(ref, t.clock.now() - i * DAY, i % 2 === 0, 0);
+    await recorder.flush();
+    for (let i = 0; i < days; i++) recorder.recordRequest(ref, t.clock.now() - i * DAY, false, 0);
+    await recorder.flush();
+    const rows = await t.database.db.selectFrom('usage_daily').selectAll().where('key_id', '=', key.id).execute();
+    expect(rows).toHaveLength(days);
+    expect(rows.every((r) => Number(r.requests) === 2)).toBe(true);
+    expect(rows.reduce((sum, r) => sum + Number(r.errors), 0)).toBe(251);
+  });
+
   it('keeps counts that fail to flush, and writes them on the next flush', async () => {
     const owner = await signUp(t);
     const key = await createKey(t, owner);
