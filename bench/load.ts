@@ -23,6 +23,8 @@ export interface LoadOptions {
   serverPid: number;
   /** Runs between the warm-up and the measured phase (the job rows let the worker catch up). */
   afterWarmup?: () => Promise<void>;
+  /** Runs after each measured slice (measurePaired): the job rows let the worker catch up before the next. */
+  afterSlice?: () => Promise<void>;
 }
 
 export interface LoadResult {
@@ -121,46 +123,111 @@ function run(options: LoadOptions, seconds: number, record: (ms: number) => void
   });
 }
 
-export async function measure(options: LoadOptions): Promise<LoadResult> {
-  if (options.warmupSeconds > 0) await run(options, options.warmupSeconds, () => {}, false);
-  await options.afterWarmup?.();
-  // Bounded: at most ~60k responses/s for the whole phase.
-  const latencies = new Float64Array(Math.ceil(options.seconds * 60_000) + 1_000);
-  let count = 0;
-  const record = (ms: number) => {
-    if (count < latencies.length) latencies[count++] = ms;
-  };
-  let rssMax = 0;
-  const sampler = setInterval(() => {
-    const mb = rssMb(options.serverPid);
-    if (mb > rssMax) rssMax = mb;
-  }, 250);
-  const cpuBefore = cpuMs(options.serverPid);
-  const writesBefore = writeCalls(options.serverPid);
-  try {
-    const { result, unexpected, firstUnexpected } = await run(options, options.seconds, record, true);
-    const cpuUsed = cpuMs(options.serverPid) - cpuBefore;
-    const writes = writeCalls(options.serverPid) - writesBefore;
-    const sorted = latencies.subarray(0, count).sort();
-    const rssEnd = rssMb(options.serverPid);
-    const statusCodes: Record<string, number> = {};
-    for (const [code, { count: n }] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = n;
+/** One side of a measurement, added up over one or more autocannon slices. */
+class Tally {
+  readonly #options: LoadOptions;
+  // Bounded: at most ~60k responses/s over the side's seconds.
+  readonly #latencies: Float64Array;
+  #count = 0;
+  #completed = 0;
+  /** Seconds measured, as autocannon timed its slices. */
+  #seconds = 0;
+  #errors = 0;
+  #non2xx = 0;
+  #unexpected = 0;
+  #firstUnexpected: string | null = null;
+  #statusCodes: Record<string, number> = {};
+  #cpuMs = 0;
+  #writes = 0;
+  #rssMax = 0;
+  #rssEnd = Number.NaN;
+
+  constructor(options: LoadOptions) {
+    this.#options = options;
+    this.#latencies = new Float64Array(Math.ceil(options.seconds * 60_000) + 1_000);
+  }
+
+  async slice(seconds: number): Promise<void> {
+    const pid = this.#options.serverPid;
+    const record = (ms: number) => {
+      if (this.#count < this.#latencies.length) this.#latencies[this.#count++] = ms;
+    };
+    const sampler = setInterval(() => {
+      this.#rssMax = Math.max(this.#rssMax, rssMb(pid));
+    }, 250);
+    const cpuBefore = cpuMs(pid);
+    const writesBefore = writeCalls(pid);
+    try {
+      const { result, unexpected, firstUnexpected } = await run(this.#options, seconds, record, true);
+      this.#cpuMs += cpuMs(pid) - cpuBefore;
+      this.#writes += writeCalls(pid) - writesBefore;
+      this.#completed += result.requests.total;
+      this.#seconds += result.duration;
+      this.#errors += result.errors + result.timeouts;
+      this.#non2xx += result.non2xx;
+      this.#unexpected += unexpected;
+      this.#firstUnexpected ??= firstUnexpected;
+      for (const [code, { count: n }] of Object.entries(result.statusCodeStats ?? {})) this.#statusCodes[code] = (this.#statusCodes[code] ?? 0) + n;
+      this.#rssEnd = rssMb(pid);
+      this.#rssMax = Math.max(this.#rssMax, this.#rssEnd);
+    } finally {
+      clearInterval(sampler);
+    }
+  }
+
+  /** The figures over every slice. */
+  result(): LoadResult {
+    const sorted = this.#latencies.subarray(0, this.#count).sort();
+    const completed = Math.max(1, this.#completed);
     return {
-      requestsPerSecond: Math.round(result.requests.total / result.duration),
+      requestsPerSecond: Math.round(this.#completed / Math.max(0.001, this.#seconds)),
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
-      completed: result.requests.total,
-      errors: result.errors + result.timeouts,
-      non2xx: result.non2xx,
-      unexpected,
-      statusCodes,
-      rssMaxMb: Math.max(rssMax, rssEnd),
-      rssEndMb: rssEnd,
-      cpuUsPerRequest: Math.round((cpuUsed * 1000) / Math.max(1, result.requests.total)),
-      writeCallsPerRequest: Math.round((writes * 10) / Math.max(1, result.requests.total)) / 10,
-      firstUnexpected,
+      completed: this.#completed,
+      errors: this.#errors,
+      non2xx: this.#non2xx,
+      unexpected: this.#unexpected,
+      statusCodes: this.#statusCodes,
+      rssMaxMb: this.#rssMax,
+      rssEndMb: this.#rssEnd,
+      cpuUsPerRequest: Math.round((this.#cpuMs * 1000) / completed),
+      writeCallsPerRequest: Math.round((this.#writes * 10) / completed) / 10,
+      firstUnexpected: this.#firstUnexpected,
     };
-  } finally {
-    clearInterval(sampler);
   }
+}
+
+async function warmUp(options: LoadOptions): Promise<void> {
+  if (options.warmupSeconds > 0) await run(options, options.warmupSeconds, () => {}, false);
+  await options.afterWarmup?.();
+}
+
+export async function measure(options: LoadOptions): Promise<LoadResult> {
+  await warmUp(options);
+  const tally = new Tally(options);
+  await tally.slice(options.seconds);
+  return tally.result();
+}
+
+/**
+ * A scenario and the baseline measured in alternating slices, `rounds` of each (baseline
+ * first, then the order flips every round: B S, S B, B S …), each side's `seconds` split
+ * evenly: a drift of the machine's speed over the row falls on both sides alike. After the
+ * scenario's warm-up; the baseline server is warm already.
+ */
+export async function measurePaired(baseline: LoadOptions, scenario: LoadOptions, rounds: number): Promise<{ pair: LoadResult; result: LoadResult }> {
+  await warmUp(scenario);
+  const sides = [
+    { options: baseline, tally: new Tally(baseline) },
+    { options: scenario, tally: new Tally(scenario) },
+  ];
+  for (let round = 0; round < rounds; round++) {
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+      await side.tally.slice(side.options.seconds / rounds);
+      await side.options.afterSlice?.();
+    }
+  }
+  const [base, other] = sides;
+  if (!base || !other) throw new Error('two sides');
+  return { pair: base.tally.result(), result: other.tally.result() };
 }

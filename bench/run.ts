@@ -20,7 +20,7 @@ import { connectDatabase } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { inProcess } from './in-process.ts';
 import { type LedgerCheck, checkLedger } from './ledger-check.ts';
-import { type LoadRequest, type LoadResult, cpuMs, measure, rssMb } from './load.ts';
+import { type LoadRequest, type LoadResult, cpuMs, measure, measurePaired, rssMb } from './load.ts';
 import { ensureBundle } from '../scripts/bundle.mjs';
 import { type ServerChild, freePort, killAllServers, npmStartArgs, pinSelfToCore1, pinning, startServer } from './processes.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
@@ -44,6 +44,8 @@ const selected = (scenario: string) => !only || only.has(scenario);
 const HARD_LIMIT_MS = 6 * 60_000;
 const WARMUP_S = flags.quick ? 1 : 2;
 const MEASURE_S = flags.quick ? 3 : 5;
+/** Each row and its baseline alternate in this many slices of MEASURE_S / ROUNDS seconds each. */
+const ROUNDS = 3;
 /** Extra warm-up of a freshly started Keyscope server, before its first row. */
 const FIRST_WARMUP_S = flags.quick ? 2 : 4;
 const SOAK_S = flags.long ? 60 : flags.quick ? 6 : 20;
@@ -85,25 +87,26 @@ interface Row {
   title: string;
   db: Db;
   result: LoadResult | null;
-  /** The baseline run measured just before this row; its ratios are to it. */
+  /** The baseline, measured in slices alternating with this row's; its ratios are to it. */
   pair: LoadResult | null;
   missing?: string;
   note?: string;
-  /** createJob rows: what the job worker still had to do when the measured phase ended. */
+  /** createJob rows: what the job worker still had to do after the measured slices. */
   worker?: WorkerCatchUp;
 }
 
 /**
  * The job worker runs in the server process beside the requests and may fall behind under
- * full load; what it defers is CPU the measured phase did not pay for. So a createJob row
- * starts with no backlog, and after it the benchmark waits for the worker to finish and
- * reports the server CPU per request including that catch-up.
+ * full load; what it defers is CPU the measured slices did not pay for. So each slice of a
+ * createJob row starts with no backlog: after each the benchmark waits for the worker to
+ * finish, and reports the server CPU per request including those catch-ups.
  */
 interface WorkerCatchUp {
-  /** Jobs QUEUED or RUNNING when the measured phase ended. */
+  /** The most jobs QUEUED or RUNNING at the end of one of the row's slices. */
   waiting: number;
+  /** The catch-ups' time in all. */
   catchUpMs: number;
-  /** Server CPU per request over the measured phase and the catch-up together. */
+  /** Server CPU per request over the measured slices and the catch-ups together. */
   cpuUsPerRequestWithCatchUp: number;
   /** The worker had not finished within the wait (the figure above then undercounts). */
   timedOut: boolean;
@@ -297,8 +300,9 @@ async function catchUp(target: KeyscopeTarget): Promise<{ waiting: number; ms: n
 type Expect = (status: number, text: string) => boolean;
 
 /**
- * Every Keyscope row is paired with a baseline run measured just before it, and its ratios
- * are to that run: the machine's load drifts over three minutes, a pair's two halves share it.
+ * Every Keyscope row is measured in slices alternating with slices of the baseline (see
+ * measurePaired), and its ratios are to those: the machine's load drifts, from second to
+ * second and over minutes, and the two sides share it.
  */
 interface Bench {
   baseline: ServerChild;
@@ -335,25 +339,42 @@ async function scenario(
     return null;
   }
   if (jobsOf) await catchUp(jobsOf);
-  const pair = await baselineRun(bench);
-  const afterWarmup = jobsOf ? async () => void (await catchUp(jobsOf)) : undefined;
-  const result = await measure({ baseUrl: server.baseUrl, requests, expect, warmupSeconds: WARMUP_S, seconds: MEASURE_S, connections: CONNECTIONS, serverPid: server.pid, afterWarmup });
-  let worker: WorkerCatchUp | undefined;
+  // createJob rows: after every slice the worker finishes its backlog, so that each slice (and
+  // the baseline's) starts with it idle; what that costs is added up for the note.
+  const worker: WorkerCatchUp = { waiting: 0, catchUpMs: 0, cpuUsPerRequestWithCatchUp: 0, timedOut: false };
+  let catchUpCpuMs = 0;
+  const afterSlice = jobsOf
+    ? async () => {
+        const cpuBefore = cpuMs(server.pid);
+        const done = await catchUp(jobsOf);
+        catchUpCpuMs += cpuMs(server.pid) - cpuBefore;
+        worker.waiting = Math.max(worker.waiting, done.waiting);
+        worker.catchUpMs += done.ms;
+        worker.timedOut ||= done.timedOut;
+      }
+    : undefined;
+  const { pair, result } = await measurePaired(
+    { baseUrl: bench.baseline.baseUrl, requests: helloRequests, expect: helloOk, warmupSeconds: 0, seconds: MEASURE_S, connections: CONNECTIONS, serverPid: bench.baseline.pid },
+    {
+      baseUrl: server.baseUrl,
+      requests,
+      expect,
+      warmupSeconds: WARMUP_S,
+      seconds: MEASURE_S,
+      connections: CONNECTIONS,
+      serverPid: server.pid,
+      ...(jobsOf ? { afterWarmup: async () => void (await catchUp(jobsOf)), afterSlice } : {}),
+    },
+    ROUNDS,
+  );
+  bench.baseRuns.push(pair);
   if (jobsOf) {
-    const cpuBefore = cpuMs(server.pid);
-    const done = await catchUp(jobsOf);
-    const catchUpCpuMs = cpuMs(server.pid) - cpuBefore;
     const measuredCpuMs = (result.cpuUsPerRequest * result.completed) / 1000;
-    worker = {
-      waiting: done.waiting,
-      catchUpMs: done.ms,
-      cpuUsPerRequestWithCatchUp: Math.round(((measuredCpuMs + catchUpCpuMs) * 1000) / Math.max(1, result.completed)),
-      timedOut: done.timedOut,
-    };
+    worker.cpuUsPerRequestWithCatchUp = Math.round(((measuredCpuMs + catchUpCpuMs) * 1000) / Math.max(1, result.completed));
   }
-  const backlog = worker ? `; worker backlog ${worker.waiting} jobs, caught up in ${worker.catchUpMs} ms, CPU ${worker.cpuUsPerRequestWithCatchUp} µs/req with it` : '';
-  log(`  ${spec.scenario} ${spec.title} [${spec.db}]: ${describe(result)}${backlog} (baseline just before: ${pair.requestsPerSecond} req/s, p99 ${fixed(pair.p99Ms)} ms, CPU ${pair.cpuUsPerRequest} µs/req)`);
-  bench.rows.push({ ...spec, result, pair, ...(worker ? { worker } : {}) });
+  const backlog = jobsOf ? `; worker backlog at most ${worker.waiting} jobs, caught up in ${worker.catchUpMs} ms in all, CPU ${worker.cpuUsPerRequestWithCatchUp} µs/req with it` : '';
+  log(`  ${spec.scenario} ${spec.title} [${spec.db}]: ${describe(result)}${backlog} (baseline in the slices between: ${pair.requestsPerSecond} req/s, p99 ${fixed(pair.p99Ms)} ms, CPU ${pair.cpuUsPerRequest} µs/req)`);
+  bench.rows.push({ ...spec, result, pair, ...(jobsOf ? { worker } : {}) });
   return result;
 }
 
@@ -591,7 +612,7 @@ async function benchmark(): Promise<void> {
   await prepareBundles();
   const bench: Bench = { baseline: await startBaseline(), rows: [], baseRuns: [] };
   try {
-    log('Baseline: bare graphql-yoga + Pothos (warm-up, then one run before every Keyscope row)');
+    log('Baseline: bare graphql-yoga + Pothos (warm-up and one run, then slices alternating with every Keyscope row)');
     log(`  ${describe(await baselineRun(bench, WARMUP_S))}`);
     const targets = await keyscopeTargets();
     for (const target of targets) {
@@ -622,8 +643,8 @@ async function benchmark(): Promise<void> {
   };
   const keyscopeRss = Math.max(0, ...bench.rows.map((r) => r.result?.rssMaxMb ?? 0), ...soaks.map((s) => s.maxMb));
   const notes = [
-    `- Each Keyscope row is paired with a baseline run measured just before it, and its ratios are to that run (the machine's load drifts; a pair shares it). The baseline row is the mean of its ${runs.length} runs.`,
-    `- ${CONNECTIONS} connections, ${MEASURE_S} s measured per row after a ${WARMUP_S} s warm-up; ${meta.pinned}. Load average at the start: ${meta.loadAverageAtStart.join(' ')}.`,
+    `- Each Keyscope row is measured in ${ROUNDS} slices alternating with ${ROUNDS} slices of the baseline (baseline first, then the order flips every round: B S, S B, B S), and its ratios are to those baseline slices: the machine's speed drifts, and both sides share the drift. The baseline row is the mean of its ${runs.length} runs (the first alone, then one per row).`,
+    `- ${CONNECTIONS} connections, ${MEASURE_S} s measured per row and as much of the baseline beside it (${ROUNDS} slices of ${fixed(MEASURE_S / ROUNDS)} s each) after the row's ${WARMUP_S} s warm-up; ${meta.pinned}. Load average at the start: ${meta.loadAverageAtStart.join(' ')}.`,
     `- Keyscope runs as in production: NODE_ENV=production, access log on (one JSON line per request, to /dev/null) except in row 2·, workers and flushes running. KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for the run, since it measures throughput: every limiter still counts every request.`,
     `- The query-cost budget (1000 points per key, refilled at 50 per second; createJob costs 10) has no setting: scenarios 4 and 5 rotate ${WRITE_KEYS} keys each to stay inside it, and every request is still charged to its key's budget.`,
     `- "errors" counts socket errors, timeouts and responses other than the scenario expects (a GraphQL error included); scenario 6 expects 401, so its non-2xx are the refusals it asks for.`,
@@ -638,7 +659,7 @@ async function benchmark(): Promise<void> {
     ...bench.rows.flatMap((row) =>
       row.worker && row.result && row.pair
         ? [
-            `- Scenario ${row.scenario} on ${row.db}: each createJob row starts with the job worker idle (the worker runs in the server process). When the measured phase ended it had ${row.worker.waiting} jobs still to run, and finished them ${row.worker.catchUpMs} ms later${row.worker.timedOut ? ' (**not finished** within the wait)' : ''}; server CPU per request including that catch-up: ${row.worker.cpuUsPerRequestWithCatchUp} µs (${fixed(row.worker.cpuUsPerRequestWithCatchUp / row.pair.cpuUsPerRequest)}× the baseline's).`,
+            `- Scenario ${row.scenario} on ${row.db}: each slice of a createJob row starts with the job worker idle (the worker runs in the server process), and after each the benchmark waits for it to finish. It had at most ${row.worker.waiting} jobs still to run at the end of a slice, and took ${row.worker.catchUpMs} ms in all to finish them${row.worker.timedOut ? ' (**not finished** within a wait)' : ''}; server CPU per request including the catch-ups: ${row.worker.cpuUsPerRequestWithCatchUp} µs (${fixed(row.worker.cpuUsPerRequestWithCatchUp / row.pair.cpuUsPerRequest)}× the baseline's).`,
           ]
         : [],
     ),
