@@ -21,7 +21,7 @@ const EXTERNAL = ['better-sqlite3', '@node-rs/argon2', 'pg-native', '@graphql-yo
 /** npm rewrites this on every install; package files keep their tarballs' fixed mtime, so it is what says the libraries changed. */
 const INSTALLED = path.join(ROOT, 'node_modules/.package-lock.json');
 
-/** The files a bundle was built from, beside it: what `isBundleCurrent` checks. @param {string} outfile */
+/** Beside a bundle: when its build began and the files it was built from (what `isBundleCurrent` checks). @param {string} outfile */
 const inputsFile = (outfile) => `${outfile}.inputs.json`;
 
 /**
@@ -31,6 +31,9 @@ const inputsFile = (outfile) => `${outfile}.inputs.json`;
  * @param {{ entry?: string, outfile?: string }} [options]
  */
 export async function buildBundle({ entry = SERVER_ENTRY, outfile = SERVER_BUNDLE } = {}) {
+  // Inputs are compared with the moment the build began: an edit made while esbuild runs
+  // leaves the new bundle stale, as it should.
+  const startedAt = Date.now();
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [entry],
@@ -41,10 +44,11 @@ export async function buildBundle({ entry = SERVER_ENTRY, outfile = SERVER_BUNDL
     format: 'esm',
     target: 'node20',
     external: EXTERNAL,
-    // No keepNames: it wraps every function expression in a call that defines its name, closures
-    // made per request included, and cost scenario 2 of the benchmark about a third more CPU per
+    // keepNames wraps every function expression in a call that defines its name, closures made
+    // per request included, and cost scenario 2 of the benchmark about a third more CPU per
     // request. Nothing here depends on a renamed class's name (logs give `error.name`, which
     // Error subclasses inherit; graphql and graphql-shield check instanceof first).
+    keepNames: false,
     // Not loaded when serving; the benchmark's profile summary reads it to name source files.
     sourcemap: 'linked',
     metafile: true,
@@ -59,11 +63,14 @@ export async function buildBundle({ entry = SERVER_ENTRY, outfile = SERVER_BUNDL
     for (const output of result.outputFiles) {
       if (output.path !== outfile) writeFileSync(output.path, output.contents);
     }
-    writeFileSync(inputsFile(outfile), JSON.stringify(inputs));
     const bundle = result.outputFiles.find((output) => output.path === outfile);
     if (!bundle) throw new Error(`esbuild wrote no ${outfile}`);
     writeFileSync(temporary, bundle.contents);
     renameSync(temporary, outfile);
+    // The record last: interrupted before it, the new bundle is judged by the old record,
+    // which finds it stale (rebuilt once more), never a stale bundle current.
+    writeFileSync(temporary, JSON.stringify({ startedAt, inputs }));
+    renameSync(temporary, inputsFile(outfile));
   } finally {
     rmSync(temporary, { force: true });
   }
@@ -73,23 +80,23 @@ export async function buildBundle({ entry = SERVER_ENTRY, outfile = SERVER_BUNDL
 const mtimeMs = (file) => statSync(file, { throwIfNoEntry: false })?.mtimeMs;
 
 /**
- * Whether `outfile` was built after every file it was built from last changed, and after the
- * last `npm install`. A missing input (a file deleted or moved) makes it stale too.
+ * Whether `outfile` exists and no file it was built from changed since its build began (nor
+ * the install: `npm install` since). A missing input (a file deleted or moved) makes it stale.
  * @param {string} [outfile]
  */
 export function isBundleCurrent(outfile = SERVER_BUNDLE) {
-  const built = mtimeMs(outfile);
-  if (built === undefined) return false;
-  /** @type {string[]} */
-  let inputs;
+  if (mtimeMs(outfile) === undefined) return false;
+  /** @type {{ startedAt: number, inputs: string[] }} */
+  let record;
   try {
-    inputs = JSON.parse(readFileSync(inputsFile(outfile), 'utf8'));
+    record = JSON.parse(readFileSync(inputsFile(outfile), 'utf8'));
   } catch {
     return false;
   }
-  for (const file of [...inputs, INSTALLED]) {
+  if (typeof record.startedAt !== 'number' || !Array.isArray(record.inputs)) return false;
+  for (const file of [...record.inputs, INSTALLED]) {
     const changed = mtimeMs(file);
-    if (changed === undefined ? file !== INSTALLED : changed > built) return false;
+    if (changed === undefined ? file !== INSTALLED : changed >= record.startedAt) return false;
   }
   return true;
 }
