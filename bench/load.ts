@@ -1,6 +1,7 @@
-// One measured load phase: autocannon (programmatic) against a server child, after a
-// warm-up, with its own latency record (autocannon's histogram keeps whole milliseconds)
-// and the server's resident memory sampled from /proc while the load runs.
+// Measured load: autocannon (programmatic) against a server child, after a warm-up, in one
+// phase (measure) or in slices alternating with the baseline's (measurePaired), with its own
+// latency record (autocannon's histogram keeps whole milliseconds), the server's CPU time and
+// write calls, and its resident memory sampled from /proc while the load runs.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
