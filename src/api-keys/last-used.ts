@@ -1,11 +1,9 @@
 // `lastUsedAt` without a write per request: uses are noted in memory and written in batches
 // every interval (and on shutdown), at most one row per key per flush, up to
-// ROWS_PER_STATEMENT keys in one UPDATE: one commit on SQLite, one round trip on PostgreSQL.
+// ROWS_PER_STATEMENT keys in one UPDATE (db/batches.ts).
 import { sql } from 'kysely';
+import { writeInStatements } from '../db/batches.ts';
 import type { Db } from '../db/database.ts';
-
-/** Keys per UPDATE: 1,500 bound values, far inside SQLite's 32,766 and PostgreSQL's 65,535. */
-export const ROWS_PER_STATEMENT = 500;
 
 interface Use {
   at: number;
@@ -28,17 +26,16 @@ export class LastUsedTracker {
     if (this.#pending.size === 0) return;
     const batch = [...this.#pending];
     this.#pending = new Map();
-    for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
-      try {
-        await this.#write(batch.slice(start, start + ROWS_PER_STATEMENT));
-      } catch (error) {
-        // The database was away: the unwritten uses wait for the next flush, unless a newer use came meanwhile.
-        for (const [keyId, use] of batch.slice(start)) {
+    // The database was away: the unwritten uses wait for the next flush, unless a newer use came meanwhile.
+    await writeInStatements(
+      batch,
+      (uses) => this.#write(uses),
+      (unwritten) => {
+        for (const [keyId, use] of unwritten) {
           if ((this.#pending.get(keyId)?.at ?? -1) < use.at) this.#pending.set(keyId, use);
         }
-        throw error;
-      }
-    }
+      },
+    );
   }
 
   /** One UPDATE from a VALUES list (its columns are column1… on both databases); a use never moves lastUsedAt back. */

@@ -1,6 +1,7 @@
 // Per key per day counters, aggregated in memory and added to `usage_daily` every flush (and
-// on shutdown), up to ROWS_PER_STATEMENT key-days in one upsert: no database write per
-// request, and one commit (SQLite) or round trip (PostgreSQL) per 500 key-days.
+// on shutdown), up to ROWS_PER_STATEMENT key-days in one upsert (db/batches.ts): no database
+// write per request.
+import { writeInStatements } from '../db/batches.ts';
 import type { Db, Environment } from '../db/database.ts';
 
 interface Counter {
@@ -14,8 +15,6 @@ interface Counter {
 }
 
 const DAY_MS = 86_400_000;
-/** Key-days per upsert: 3,500 bound values, far inside SQLite's 32,766 and PostgreSQL's 65,535. */
-const ROWS_PER_STATEMENT = 500;
 // The UTC day of the last call: every request asks, and nearly all fall on the same day.
 let lastDay = { start: 0, end: 0, name: '' };
 
@@ -66,15 +65,12 @@ export class UsageRecorder {
     if (this.#pending.size === 0) return;
     const batch = [...this.#pending.values()];
     this.#pending = new Map();
-    for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
-      try {
-        await this.#write(batch.slice(start, start + ROWS_PER_STATEMENT));
-      } catch (error) {
-        // Nothing is lost when the database is briefly away: the unwritten counts wait for the next flush.
-        this.#restore(batch.slice(start));
-        throw error;
-      }
-    }
+    // Nothing is lost when the database is briefly away: the unwritten counts wait for the next flush.
+    await writeInStatements(
+      batch,
+      (counters) => this.#write(counters),
+      (unwritten) => this.#restore(unwritten),
+    );
   }
 
   /** One multi-row upsert (a key-day appears once per batch, as the statement requires on PostgreSQL). */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKey } from '../../src/api-keys/api-key-format.ts';
-import { ROWS_PER_STATEMENT } from '../../src/api-keys/last-used.ts';
+import { LastUsedTracker } from '../../src/api-keys/last-used.ts';
+import { ROWS_PER_STATEMENT } from '../../src/db/batches.ts';
 import { type TestApp, createKey, createTestApp, signUp } from '../harness.ts';
 
 let t: TestApp;
@@ -144,6 +145,31 @@ describe('authentication with a key', () => {
     const written = ids.filter((id) => byId.get(id)?.last_used_ip === '198.51.100.9');
     expect(written).toHaveLength(ROWS_PER_STATEMENT - 1);
     expect(byId.get(ids.at(-1) ?? '')?.last_used_at).toBe(at);
+  });
+
+  it('keeps the uses a failed flush could not write, and writes them on the next', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner);
+    // A tracker on a connection that refuses its first statement (as if the database were briefly away).
+    let refuse = true;
+    const flaky = t.database.db.withPlugin({
+      transformQuery({ node }) {
+        if (refuse) {
+          refuse = false;
+          throw new Error('database unavailable');
+        }
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    });
+    const tracker = new LastUsedTracker(flaky);
+    const at = t.clock.now();
+    tracker.note(key.id, at, '203.0.113.5');
+    await expect(tracker.flush()).rejects.toThrow(/unavailable/);
+    const lastUsed = () => t.database.db.selectFrom('api_keys').select(['last_used_at', 'last_used_ip']).where('id', '=', key.id).executeTakeFirstOrThrow();
+    expect((await lastUsed()).last_used_at).toBeNull();
+    await tracker.flush();
+    expect(await lastUsed()).toEqual({ last_used_at: at, last_used_ip: '203.0.113.5' });
   });
 });
 
