@@ -125,19 +125,7 @@ export async function freshDatabase(config: Config): Promise<{ database: Databas
   await admin.query(`create schema ${schema}`);
   await admin.end();
   const database = connectDatabase(pgUrl, { pgSchema: schema, pgPoolSize: 12 });
-  // Kysely's migrator lists the tables of every schema; when another test file drops its
-  // schema during that read, PostgreSQL answers 3F000 (no such schema) or 42P01 (no such
-  // relation: a table of the schema being dropped, seen here once). Only tests share a
-  // database with schemas coming and going, so only here is that retried.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await migrateToLatest(database.db, { pgSchema: schema });
-      break;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (attempt >= 5 || (code !== '3F000' && code !== '42P01')) throw error;
-    }
-  }
+  await migrateToLatest(database.db, { pgSchema: schema });
   return {
     database,
     url: pgUrl,
