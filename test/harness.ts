@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { type KeyscopeApp, createApp } from '../src/app.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { type DatabaseHandle, connectDatabase } from '../src/db/connect.ts';
@@ -109,6 +110,25 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KEYSCOPE_AUTH_IP_LIMIT: '100000/1s',
     ...overrides,
   });
+}
+
+/**
+ * For a test file that needs only a database: a fresh one (see freshDatabase) opened before
+ * the file's tests and closed and dropped after them. Call at the file's top level.
+ */
+export function databaseForThisFile(): () => DatabaseHandle {
+  let fresh: Awaited<ReturnType<typeof freshDatabase>> | undefined;
+  beforeAll(async () => {
+    fresh = await freshDatabase(testConfig());
+  });
+  afterAll(async () => {
+    await fresh?.database.close();
+    await fresh?.drop();
+  });
+  return () => {
+    if (!fresh) throw new Error('the database is opened in beforeAll');
+    return fresh.database;
+  };
 }
 
 /** A fresh database: a temporary SQLite file, or a new schema on TEST_DATABASE_URL. */

@@ -1,25 +1,16 @@
 // Migrations on a database where other schemas come and go: Kysely's migrator reads the
 // tables of every schema, and a schema dropped during that read fails the read (PostgreSQL
 // 3F000 or 42P01). Such a run is retried; any other failure is not.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../src/db/connect.ts';
+import { describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrate.ts';
-import { freshDatabase, testConfig } from '../harness.ts';
+import { databaseForThisFile } from '../harness.ts';
 
-let database: DatabaseHandle;
-let drop: () => Promise<void>;
-beforeAll(async () => {
-  ({ database, drop } = await freshDatabase(testConfig()));
-});
-afterAll(async () => {
-  await database.close();
-  await drop();
-});
+const database = databaseForThisFile();
 
 /** The database, except that its first `failures` statements fail with this PostgreSQL code. */
 function failing(code: string, failures: number) {
   let left = failures;
-  const db = database.db.withPlugin({
+  const db = database().db.withPlugin({
     transformQuery({ node }) {
       if (left > 0) {
         left -= 1;
