@@ -51,6 +51,30 @@ describe('request ids', () => {
   });
 });
 
+describe('access log', () => {
+  it('writes one JSON line per request, the lines of one event-loop turn in one write', async () => {
+    const logged = await createTestApp({ KEYSCOPE_LOG_REQUESTS: '1' });
+    const writes: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => writes.push(String(chunk)) > 0) as typeof process.stdout.write;
+    try {
+      const responses = await Promise.all([1, 2, 3].map(() => logged.gql('{ viewer { authMethod } }')));
+      // Not written yet: the lines wait for the end of the turn they were logged in.
+      const before = writes.length;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes.length).toBeGreaterThan(before);
+      const lines = writes.join('').trimEnd().split('\n').map((line) => JSON.parse(line));
+      expect(lines.map((line) => line.requestId).sort()).toEqual(responses.map((r) => r.headers.get('x-request-id')).sort());
+      expect(lines[0]).toMatchObject({ event: 'request', method: 'POST', path: '/graphql', auth: 'anonymous', status: 200 });
+      // Three lines, fewer writes: a line is not a write system call of its own.
+      expect(writes.length).toBeLessThan(lines.length);
+    } finally {
+      process.stdout.write = write;
+      await logged.close();
+    }
+  });
+});
+
 describe('errors', () => {
   it('codes syntax and validation errors as BAD_USER_INPUT with the request id', async () => {
     for (const query of ['{ health { status }', '{ nope }']) {
