@@ -1,11 +1,11 @@
 // `npm start` runs a bundle (scripts/bundle.mjs), rebuilt when what it was built from changed:
 // a source file edited or deleted. A bundle that is stale must never be taken for current.
-import { mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildBundle, ensureBundle, isBundleCurrent } from '../../scripts/bundle.mjs';
+import { SERVER_BUNDLE, buildBundle, ensureBundle, isBundleCurrent } from '../../scripts/bundle.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keyscope-bundle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,5 +43,14 @@ describe('the server bundle', () => {
 
     unlinkSync(dependency);
     expect(isBundleCurrent(outfile)).toBe(false);
+  });
+
+  it('holds one copy of graphql, its ES modules (built by vitest global setup)', () => {
+    const { inputs } = JSON.parse(readFileSync(`${SERVER_BUNDLE}.inputs.json`, 'utf8')) as { inputs: string[] };
+    const graphql = inputs.filter((file) => file.includes(`${path.sep}node_modules${path.sep}graphql${path.sep}`));
+    expect(graphql.length).toBeGreaterThan(100);
+    // A CommonJS graphql module beside the ES ones would be a second copy (instanceof across
+    // the two fails), and every use of an export would go through esbuild's interop getters.
+    expect(graphql.filter((file) => !file.endsWith('.mjs'))).toEqual([]);
   });
 });
