@@ -94,10 +94,13 @@ export function listJobs(
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
- * The oldest due jobs: queued, or running on a lease that ran out. Two reads, each on the
- * partial index that holds only such jobs (migrations/2026-12-01T11-00-00_due_job_indexes.ts:
- * the status is a literal so that the planners can use them), merged: one read with an OR
- * makes SQLite and PostgreSQL sort every queued job on every poll.
+ * Due jobs: the oldest queued, and those running on the leases that ran out first. Two reads,
+ * each on the partial index that holds only such jobs
+ * (migrations/2026-12-01T11-00-00_due_job_indexes.ts: the status is a literal so that the
+ * planners can use them), merged: one read with an OR makes SQLite and PostgreSQL sort every
+ * queued job on every poll. Each read is ordered by its own index's column: ordered by `id`,
+ * the lease read made SQLite walk the primary key through every job ever run, finished ones
+ * included, to skip a sort (579 µs per poll after 8,000 jobs, against 90 µs for the queued read).
  */
 export async function findDueJobIds(db: DbOrTrx, now: number, limit: number): Promise<{ id: string }[]> {
   const queued = await db.selectFrom('jobs').select('id').where('status', '=', sql.lit('QUEUED')).orderBy('id').limit(limit).execute();
@@ -106,7 +109,7 @@ export async function findDueJobIds(db: DbOrTrx, now: number, limit: number): Pr
     .select('id')
     .where('status', '=', sql.lit('RUNNING'))
     .where('claimed_until', '<', now)
-    .orderBy('id')
+    .orderBy('claimed_until')
     .limit(limit)
     .execute();
   return [...queued, ...expired].sort(byId).slice(0, limit);
