@@ -117,17 +117,24 @@ function run(options: LoadOptions, seconds: number, record: (ms: number) => void
   }));
   // autocannon's own duration starts before it builds every connection's copy of every
   // request (10 x 1,000 for the keyed rows: about 180 ms here, against 14 ms for one request),
-  // time in which nothing is sent. The load lasts from its 'start' event (emitted once the
-  // clients are built) to the end; rates are taken over that, or a row's count of distinct
-  // requests would lower its figure.
+  // time in which nothing is sent. So the load is timed from its 'start' event (emitted once
+  // the clients are built): it is stopped `seconds` after that, and rates are taken over the
+  // load alone. Every slice is then `seconds` of load, whatever its count of distinct
+  // requests; autocannon's duration is only a bound.
   let loadStarted = performance.now();
+  let stopTimer: NodeJS.Timeout | undefined;
   return new Promise<{ result: AutocannonResult; loadSeconds: number; unexpected: number; firstUnexpected: string | null }>((resolve, reject) => {
     const instance = autocannon(
-      { url: options.baseUrl, connections: options.connections, pipelining: 1, duration: seconds, timeout: 10, requests },
-      (error, result) => (error ? reject(error) : resolve({ result, loadSeconds: (performance.now() - loadStarted) / 1000, unexpected, firstUnexpected })),
+      { url: options.baseUrl, connections: options.connections, pipelining: 1, duration: seconds + 30, timeout: 10, requests },
+      (error, result) => {
+        clearTimeout(stopTimer);
+        if (error) reject(error);
+        else resolve({ result, loadSeconds: (performance.now() - loadStarted) / 1000, unexpected, firstUnexpected });
+      },
     );
     instance.on('start', () => {
       loadStarted = performance.now();
+      stopTimer = setTimeout(() => instance.stop(), seconds * 1000);
     });
     instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => record(responseTime));
   });

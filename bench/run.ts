@@ -44,8 +44,14 @@ const selected = (scenario: string) => !only || only.has(scenario);
 const HARD_LIMIT_MS = 6 * 60_000;
 const WARMUP_S = flags.quick ? 1 : 2;
 const MEASURE_S = flags.quick ? 3 : 5;
-/** Each row and its baseline alternate in this many slices of MEASURE_S / ROUNDS seconds each. */
-const ROUNDS = 3;
+/**
+ * Each row and its baseline alternate in this many slices of MEASURE_S / ROUNDS seconds of load
+ * each. This machine's speed flips between a fast and a slow state (CPU per request about 230
+ * or about 500 µs, for Keyscope and the baseline alike) every few seconds: slices much shorter
+ * than that give both sides the same mix of the two. With 1.67 s slices, one row's three could
+ * land in the slow state and its baseline's three in the fast one.
+ */
+const ROUNDS = 10;
 /** Extra warm-up of a freshly started Keyscope server, before its first row. */
 const FIRST_WARMUP_S = flags.quick ? 2 : 4;
 const SOAK_S = flags.long ? 60 : flags.quick ? 6 : 20;
@@ -643,7 +649,7 @@ async function benchmark(): Promise<void> {
   };
   const keyscopeRss = Math.max(0, ...bench.rows.map((r) => r.result?.rssMaxMb ?? 0), ...soaks.map((s) => s.maxMb));
   const notes = [
-    `- Each Keyscope row is measured in ${ROUNDS} slices alternating with ${ROUNDS} slices of the baseline (baseline first, then the order flips every round: B S, S B, B S), and its ratios are to those baseline slices: the machine's speed drifts, and both sides share the drift. The baseline row is the mean of its ${runs.length} runs (the first alone, then one per row).`,
+    `- Each Keyscope row is measured in ${ROUNDS} slices alternating with ${ROUNDS} slices of the baseline (baseline first, then the order flips every round: B S, S B, B S, …), and its ratios are to those baseline slices: the machine's speed drifts, and both sides share the drift. The baseline row is the mean of its ${runs.length} runs (the first alone, then one per row).`,
     `- ${CONNECTIONS} connections, ${MEASURE_S} s measured per row and as much of the baseline beside it (${ROUNDS} slices of ${fixed(MEASURE_S / ROUNDS)} s each) after the row's ${WARMUP_S} s warm-up; ${meta.pinned}. Load average at the start: ${meta.loadAverageAtStart.join(' ')}.`,
     `- Keyscope runs as in production: NODE_ENV=production, access log on (one JSON line per request, to /dev/null) except in row 2·, workers and flushes running. KEYSCOPE_DEFAULT_RATE_LIMIT=${RATE_LIMIT} for the run, since it measures throughput: every limiter still counts every request.`,
     `- The query-cost budget (1000 points per key, refilled at 50 per second; createJob costs 10) has no setting: scenarios 4 and 5 rotate ${WRITE_KEYS} keys each to stay inside it, and every request is still charged to its key's budget.`,
