@@ -17,6 +17,8 @@ declare module 'autocannon' {
     duration?: number;
     amount?: number;
     timeout?: number;
+    /** Milliseconds between samples (default 1000); a stop takes effect at the next one. */
+    sampleInt?: number;
     method?: string;
     headers?: Record<string, string>;
     body?: string;
