@@ -10,7 +10,7 @@ import { logEvent } from '../http/logger.ts';
 import { type PollingLoop, startPolling } from '../polling-loop.ts';
 import { type JobKind, type JobOutcome, type JobProcessor, jobProcessor } from './job-processor.ts';
 import { type JobRow, claimJobs, findDueJobIds } from './jobs.queries.ts';
-import { finishClaimedJob } from './jobs.service.ts';
+import { type FinishedJob, finishClaimedJob, finishClaimedJobs } from './jobs.service.ts';
 
 export const DEFAULT_JOB_LEASE_MS = 60_000;
 export const DEFAULT_JOB_CONCURRENCY = 16;
@@ -60,20 +60,53 @@ export async function processDueJobs(deps: AppDeps, options: JobWorkerOptions = 
   const leaseUntil = now + lease;
   const due = await findDueJobIds(deps.db, now, options.jobConcurrency ?? DEFAULT_JOB_CONCURRENCY);
   const claimed = await claimJobs(deps.db, due.map((job) => job.id), now, leaseUntil);
-  // Outcomes recorded at about the same time share one COMMIT on SQLite (db/commit-groups.ts).
+  // Outcomes that arrive in the same turn of the event loop are recorded together, as one wave
+  // (finishClaimedJobs: one transaction, one UPDATE); one that arrives later waits only for the
+  // end of its own turn, never for slower jobs of the batch.
+  const waves: Promise<void>[] = [];
+  let arrived: FinishedJob[] = [];
+  const recordArrived = () => {
+    if (arrived.length === 0) return;
+    waves.push(recordWave(deps, arrived, leaseUntil));
+    arrived = [];
+  };
   await Promise.all(
     claimed.map(async (job) => {
       const outcome = await runProcessor(processor, job);
+      arrived.push({ job, outcome });
+      if (arrived.length === 1) setImmediate(recordArrived);
+    }),
+  );
+  recordArrived();
+  await Promise.all(waves);
+  return claimed.length;
+}
+
+/**
+ * Records a wave of outcomes. If the wave fails as a whole (one job's refund, say), each job
+ * is recorded alone, so that the others are not held back by it; a job that still cannot be
+ * recorded is left RUNNING, and taken again once its lease runs out.
+ */
+async function recordWave(deps: AppDeps, wave: FinishedJob[], leaseUntil: number): Promise<void> {
+  if (wave.length > 1) {
+    try {
+      const recorded = await finishClaimedJobs(deps, wave, leaseUntil);
+      for (const { job } of wave) if (!recorded.has(job.id)) logEvent('job_lease_lost', { jobId: job.id });
+      return;
+    } catch {
+      // each alone, below
+    }
+  }
+  await Promise.all(
+    wave.map(async ({ job, outcome }) => {
       try {
         const recorded = await finishClaimedJob(deps, job, leaseUntil, outcome);
         if (!recorded) logEvent('job_lease_lost', { jobId: job.id });
       } catch (error) {
-        // Left RUNNING: the lease runs out and the job is taken again.
         logEvent('job_finish_failed', { jobId: job.id, error: error instanceof Error ? error.name : 'unknown' });
       }
     }),
   );
-  return claimed.length;
 }
 
 export function startJobWorker(deps: AppDeps, options: JobWorkerOptions = {}): PollingLoop {

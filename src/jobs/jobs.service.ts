@@ -4,14 +4,14 @@ import type { VerifiedApiKey } from '../api-keys/api-key-verifier.ts';
 import type { RequestState } from '../context.ts';
 import { addToBalance, insertLedgerEntry } from '../credits/credits.queries.ts';
 import { runMetered } from '../credits/metering.service.ts';
-import type { JobStatus } from '../db/database.ts';
+import type { DbOrTrx, JobStatus } from '../db/database.ts';
 import type { AppDeps } from '../deps.ts';
 import { badUserInput, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Page, type PageArgs, pageWindow, toPage } from '../schema/pagination.ts';
-import { enqueueWebhookEvent } from '../webhooks/webhook-outbox.ts';
+import { type WebhookEvent, enqueueWebhookEvent, enqueueWebhookEvents } from '../webhooks/webhook-outbox.ts';
 import type { JobKind, JobOutcome } from './job-processor.ts';
-import { type Job, type JobRow, findJob, finishJob, insertJob, jobRowToJob, listJobs as listJobRows } from './jobs.queries.ts';
+import { type Job, type JobRow, findJob, finishJob, finishJobs, insertJob, jobRowToJob, listJobs as listJobRows } from './jobs.queries.ts';
 
 /** Largest accepted `input`, as JSON text. */
 export const MAX_JOB_INPUT_CHARS = 64 * 1024;
@@ -91,6 +91,41 @@ function jobEventData(job: Job) {
   };
 }
 
+/** A claimed job and what its processor made of it. */
+export interface FinishedJob {
+  job: JobRow;
+  outcome: JobOutcome;
+}
+
+/** Gives a FAILED job's charge back to its account, by a ledger entry. */
+async function refundFailedJob(trx: DbOrTrx, job: JobRow, at: number): Promise<void> {
+  const balance = await addToBalance(trx, job.account_id, job.charged);
+  if (balance === undefined) throw new Error('refund: account not found');
+  await insertLedgerEntry(trx, {
+    accountId: job.account_id,
+    amount: job.charged,
+    balanceAfter: balance,
+    kind: 'refund',
+    reason: `job ${job.kind} failed`,
+    actor: 'system',
+    keyId: job.key_id,
+    jobId: job.id,
+    at,
+  });
+}
+
+/** job.completed or job.failed for the key's webhook (its payload built only if a webhook takes it). */
+function finishedJobEvent(job: JobRow, outcome: JobOutcome, resultText: string, at: number): WebhookEvent {
+  return {
+    accountId: job.account_id,
+    keyId: job.key_id,
+    environment: job.environment,
+    type: outcome.status === 'COMPLETED' ? 'job.completed' : 'job.failed',
+    data: () => jobEventData(jobRowToJob({ ...job, status: outcome.status, result: resultText, completed_at: at, claimed_until: null })),
+    at,
+  };
+}
+
 /**
  * Records a claimed job's outcome, refunds a FAILED job's charge by a ledger entry and queues
  * job.completed / job.failed, in one transaction. False (and nothing written) when this worker's
@@ -101,29 +136,34 @@ export async function finishClaimedJob(deps: AppDeps, job: JobRow, leaseUntil: n
   const resultText = JSON.stringify(outcome.result ?? null);
   return deps.database.transaction(async (trx) => {
     if (!(await finishJob(trx, job.id, leaseUntil, { status: outcome.status, result: resultText, at }))) return false;
-    if (outcome.status === 'FAILED' && job.charged > 0) {
-      const balance = await addToBalance(trx, job.account_id, job.charged);
-      if (balance === undefined) throw new Error('refund: account not found');
-      await insertLedgerEntry(trx, {
-        accountId: job.account_id,
-        amount: job.charged,
-        balanceAfter: balance,
-        kind: 'refund',
-        reason: `job ${job.kind} failed`,
-        actor: 'system',
-        keyId: job.key_id,
-        jobId: job.id,
-        at,
-      });
-    }
-    await enqueueWebhookEvent(trx, {
-      accountId: job.account_id,
-      keyId: job.key_id,
-      environment: job.environment,
-      type: outcome.status === 'COMPLETED' ? 'job.completed' : 'job.failed',
-      data: () => jobEventData(jobRowToJob({ ...job, status: outcome.status, result: resultText, completed_at: at, claimed_until: null })),
-      at,
-    });
+    if (outcome.status === 'FAILED' && job.charged > 0) await refundFailedJob(trx, job, at);
+    await enqueueWebhookEvent(trx, finishedJobEvent(job, outcome, resultText, at));
     return true;
+  });
+}
+
+/**
+ * finishClaimedJob for jobs claimed with the same lease, all in one transaction: one UPDATE
+ * records every outcome, one look-up finds their keys' webhooks. Each job is recorded (with
+ * its refund and event) only if this worker still holds its lease. The ids recorded. If any
+ * part fails, nothing of any of them is written.
+ */
+export async function finishClaimedJobs(deps: AppDeps, finished: FinishedJob[], leaseUntil: number): Promise<Set<string>> {
+  const at = deps.clock.now();
+  const entries = finished.map(({ job, outcome }) => ({ job, outcome, resultText: JSON.stringify(outcome.result ?? null) }));
+  return deps.database.transaction(async (trx) => {
+    const recorded = await finishJobs(
+      trx,
+      leaseUntil,
+      entries.map(({ job, outcome, resultText }) => ({ jobId: job.id, status: outcome.status, result: resultText, at })),
+    );
+    const events: WebhookEvent[] = [];
+    for (const { job, outcome, resultText } of entries) {
+      if (!recorded.has(job.id)) continue;
+      if (outcome.status === 'FAILED' && job.charged > 0) await refundFailedJob(trx, job, at);
+      events.push(finishedJobEvent(job, outcome, resultText, at));
+    }
+    await enqueueWebhookEvents(trx, events);
+    return recorded;
   });
 }

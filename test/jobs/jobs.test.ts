@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedger } from '../../src/credits/credits.service.ts';
 import type { JobProcessor } from '../../src/jobs/job-processor.ts';
 import { MAX_JOB_ATTEMPTS, processDueJobs } from '../../src/jobs/job-worker.ts';
-import { finishClaimedJob } from '../../src/jobs/jobs.service.ts';
+import { claimJobs } from '../../src/jobs/jobs.queries.ts';
+import { finishClaimedJob, finishClaimedJobs } from '../../src/jobs/jobs.service.ts';
 import { type Signup, type TestApp, createKey, createTestApp, signUp } from '../harness.ts';
 import { CREATE_JOB, balanceOf, deliveriesOf, grant, ledgerOf, subscribeWebhook, tick } from '../credits/credits-helpers.ts';
 
@@ -188,6 +189,85 @@ describe('a durable queue', () => {
     };
     await Promise.all([1, 2, 3].map(() => drain({ jobProcessor: counting, jobConcurrency: 2 })));
     expect(seen.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+  });
+});
+
+describe('a wave of outcomes (several jobs recorded in one transaction)', () => {
+  const JOB_STATUS = 'query($id: ID!) { job(id: $id) { status result } }';
+
+  it('records each job with its own result, refund and event, only for the webhooks that take it', async () => {
+    const { owner, key: hooked } = await funded(20);
+    const picky = await createKey(t, owner, { environment: 'LIVE' });
+    const bare = await createKey(t, owner, { environment: 'LIVE' });
+    await subscribeWebhook(t, owner.accountId, hooked.id, ['job.completed', 'job.failed']);
+    await subscribeWebhook(t, owner.accountId, picky.id, ['job.failed']);
+    const jobs = {
+      hookedOk: await create(hooked.secret, { kind: 'STAGE', input: { n: 1 } }),
+      hookedFail: await create(hooked.secret, { kind: 'PLACE_PRODUCTS', input: { fail: true } }),
+      pickyOk: await create(picky.secret, { kind: 'STAGE', input: { n: 2 } }),
+      bareFail: await create(bare.secret, { kind: 'STAGE', input: { fail: true } }),
+    };
+    expect(await balanceOf(t, owner.accountId)).toBe(20 - 1 - 2 - 1 - 1);
+    const now = t.clock.now();
+    const claimed = await claimJobs(t.database.db, Object.values(jobs), now, now + 60_000);
+    const recorded = await finishClaimedJobs(
+      t.app.deps,
+      claimed.map((job) => ({
+        job,
+        outcome: job.input?.includes('fail') ? { status: 'FAILED', result: { error: `no ${job.id}` } } : { status: 'COMPLETED', result: { done: job.id } },
+      })),
+      now + 60_000,
+    );
+    expect([...recorded].sort()).toEqual(Object.values(jobs).sort());
+    expect((await t.gql(JOB_STATUS, { key: hooked.secret, variables: { id: jobs.hookedOk } })).body.data.job).toEqual({ status: 'COMPLETED', result: { done: jobs.hookedOk } });
+    expect((await t.gql(JOB_STATUS, { key: hooked.secret, variables: { id: jobs.hookedFail } })).body.data.job).toEqual({ status: 'FAILED', result: { error: `no ${jobs.hookedFail}` } });
+    expect((await t.gql(JOB_STATUS, { key: picky.secret, variables: { id: jobs.pickyOk } })).body.data.job).toEqual({ status: 'COMPLETED', result: { done: jobs.pickyOk } });
+    expect((await t.gql(JOB_STATUS, { key: bare.secret, variables: { id: jobs.bareFail } })).body.data.job.status).toBe('FAILED');
+    // The two failed jobs' charges came back, each by its own ledger entry.
+    expect(await balanceOf(t, owner.accountId)).toBe(20 - 1 - 1);
+    const refunds = (await ledgerOf(t, owner.accountId)).filter((e) => e.kind === 'refund');
+    expect(refunds.map((e) => [e.job_id, e.amount]).sort()).toEqual([[jobs.bareFail, 1], [jobs.hookedFail, 2]].sort());
+    // Each event went only where it is subscribed, with its own job in the payload.
+    const completed = await deliveriesOf(t, hooked.id, 'job.completed');
+    expect(completed.map((d) => JSON.parse(d.payload).data.job.id)).toEqual([jobs.hookedOk]);
+    expect((await deliveriesOf(t, hooked.id, 'job.failed')).map((d) => JSON.parse(d.payload).data.job.id)).toEqual([jobs.hookedFail]);
+    expect(await deliveriesOf(t, picky.id, 'job.completed')).toHaveLength(0);
+    expect(await deliveriesOf(t, bare.id, 'job.failed')).toHaveLength(0);
+  });
+
+  it('leaves out a job whose lease another worker took over, and records the rest', async () => {
+    const { owner, key } = await funded(2);
+    const kept = await create(key.secret, { kind: 'STAGE' });
+    const lost = await create(key.secret, { kind: 'STAGE' });
+    const now = t.clock.now();
+    const claimed = await claimJobs(t.database.db, [kept, lost], now, now + 60_000);
+    await t.database.db.updateTable('jobs').set({ claimed_until: now + 120_000 }).where('id', '=', lost).execute();
+    const recorded = await finishClaimedJobs(
+      t.app.deps,
+      claimed.map((job) => ({ job, outcome: { status: 'FAILED', result: null } })),
+      now + 60_000,
+    );
+    expect([...recorded]).toEqual([kept]);
+    const rows = await t.database.db.selectFrom('jobs').select(['id', 'status']).where('id', 'in', [kept, lost]).execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [kept]: 'FAILED', [lost]: 'RUNNING' });
+    // Only the recorded job was refunded.
+    expect(await balanceOf(t, owner.accountId)).toBe(1);
+  });
+
+  it('in the worker, records the others one by one when one job of the wave cannot be recorded', async () => {
+    const { key } = await funded(0, 'TEST');
+    const ids = await Promise.all([1, 2, 3].map((n) => create(key.secret, { kind: 'STAGE', input: { n } })));
+    const [, unrecordable] = ids;
+    const processor: JobProcessor = {
+      async process(job) {
+        // A result JSON cannot hold: this job's outcome cannot be written, and so its wave cannot.
+        return { status: 'COMPLETED', result: job.id === unrecordable ? { n: 1n } : { ok: job.id } };
+      },
+    };
+    expect(await processDueJobs(t.app.deps, { jobProcessor: processor })).toBeGreaterThanOrEqual(3);
+    const rows = await t.database.db.selectFrom('jobs').select(['id', 'status', 'result']).where('id', 'in', ids).execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [ids[0] ?? '']: 'COMPLETED', [unrecordable ?? '']: 'RUNNING', [ids[2] ?? '']: 'COMPLETED' });
+    expect(rows.find((r) => r.id === ids[2])?.result).toBe(JSON.stringify({ ok: ids[2] }));
   });
 });
 
