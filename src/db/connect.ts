@@ -27,6 +27,14 @@ export interface DatabaseHandle {
    */
   readNow?<R>(query: CompiledQuery<R>): R[] | undefined;
   /**
+   * SQLite: a number that changes whenever the database may have changed since it was last
+   * read: at every statement that writes on this connection, and when another connection (the
+   * operator command line, say) has committed, which is checked once per turn of the event
+   * loop (`PRAGMA data_version`). A value read at one version is still the database's while
+   * the version stays the same. PostgreSQL: absent.
+   */
+  version?(): number;
+  /**
    * Runs `work` as one transaction: all of it or none. On SQLite, units that arrive while a
    * group is open share its COMMIT (db/commit-groups.ts), each in a savepoint of its own; on
    * PostgreSQL, a transaction of its own. For the write paths that run on every request.
@@ -54,14 +62,21 @@ const CACHED_STATEMENTS = 500;
  * costs more than running. SQLite recompiles a kept statement by itself if the schema
  * changes; one that is busy (an iteration still open) is not shared: a fresh one replaces it.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database): KyselySqliteDatabase & { prepare(text: string): SqliteDatabase.Statement } {
+function withStatementCache(
+  sqlite: SqliteDatabase.Database,
+  onWrite: () => void,
+): KyselySqliteDatabase & { prepare(text: string): SqliteDatabase.Statement } {
   const statements = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => sqlite.close(),
+    // Kysely prepares every statement right before it runs it: a statement that may write is
+    // about to change the database.
     prepare(text) {
       const kept = statements.get(text);
+      if (kept && !kept.readonly) onWrite();
       if (kept && !kept.busy) return kept;
       const statement = sqlite.prepare(text);
+      if (!kept && !statement.readonly) onWrite();
       if (!kept && statements.size >= CACHED_STATEMENTS) {
         const oldest = statements.keys().next().value;
         if (oldest !== undefined) statements.delete(oldest);
@@ -87,9 +102,18 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    const statements = withStatementCache(sqlite);
+    let version = 0;
+    const statements = withStatementCache(sqlite, () => {
+      version += 1;
+    });
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
     const groups = new SqliteCommitGroups(db, sqlite);
+    const dataVersion = sqlite.prepare('pragma data_version').pluck();
+    let othersCommitted: unknown;
+    let checkedThisTurn = false;
+    const nextTurn = () => {
+      checkedThisTurn = false;
+    };
     return {
       db,
       dialect: 'sqlite',
@@ -97,6 +121,18 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
       readNow<R>(query: CompiledQuery<R>): R[] | undefined {
         if (sqlite.inTransaction) return undefined;
         return statements.prepare(query.sql).all(query.parameters) as R[];
+      },
+      version() {
+        if (!checkedThisTurn) {
+          checkedThisTurn = true;
+          setImmediate(nextTurn);
+          const seen = dataVersion.get();
+          if (seen !== othersCommitted) {
+            othersCommitted = seen;
+            version += 1;
+          }
+        }
+        return version;
       },
       async ping() {
         try {

@@ -3,6 +3,7 @@
 // next request; bodies over 1 MiB still get 413 through a real socket, with or without a
 // Content-Length; kept SQLite statements still answer each call with its own parameters.
 import { request as httpRequest } from 'node:http';
+import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyscopeError } from '../../src/errors.ts';
 import { type TestApp, createKey, createTestApp, dialect, signUp } from '../harness.ts';
@@ -163,6 +164,46 @@ describe.runIf(dialect === 'sqlite')('credits answered without Kysely on SQLite'
     release();
     expect(await transaction).toBe('rolled back');
     expect((await during).body.data.credits.balance).toBe(40);
+  });
+});
+
+describe.runIf(dialect === 'sqlite')('balances kept at a database version on SQLite', () => {
+  // Over a real socket: each request is read in a turn of the event loop of its own, as a
+  // client's next request is.
+  const balance = async (secret: string): Promise<number> => {
+    const response = await fetch(server.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+      body: JSON.stringify({ query: '{ credits { balance } }' }),
+    });
+    return ((await response.json()) as { data: { credits: { balance: number } } }).data.credits.balance;
+  };
+
+  it('are read again after every write of this process: a createJob debit, a direct update', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ_WRITE', environment: 'LIVE' });
+    await t.database.db.updateTable('accounts').set({ credit_balance: 40 }).where('id', '=', owner.accountId).execute();
+    expect(await balance(key.secret)).toBe(40);
+    expect(await balance(key.secret)).toBe(40);
+    const created = await t.gql('mutation { createJob(input: { kind: STAGE }) { job { id } } }', { key: key.secret });
+    expect(created.body.errors).toBeUndefined();
+    expect(await balance(key.secret)).toBe(39);
+    await t.database.db.updateTable('accounts').set({ credit_balance: 7 }).where('id', '=', owner.accountId).execute();
+    expect(await balance(key.secret)).toBe(7);
+  });
+
+  it('see a grant committed by another process (the operator command line) on the next request', async () => {
+    const owner = await signUp(t);
+    const key = await createKey(t, owner, { scope: 'READ', environment: 'LIVE' });
+    expect(await balance(key.secret)).toBe(0);
+    expect(await balance(key.secret)).toBe(0);
+    const other = new SqliteDatabase(t.config.databaseUrl.slice('file:'.length));
+    try {
+      other.prepare('update accounts set credit_balance = credit_balance + 25 where id = ?').run(owner.accountId);
+    } finally {
+      other.close();
+    }
+    expect(await balance(key.secret)).toBe(25);
   });
 });
 
