@@ -176,7 +176,7 @@ export async function finishJobs(db: DbOrTrx, leaseUntil: number, finishes: JobF
   return recorded;
 }
 
-// Every finished job runs this: compiled once (db/prepared-query.ts).
+// A job finished alone (a wave of one, or the fallback) runs this: compiled once (db/prepared-query.ts).
 const finishJobQuery = preparedQuery<{ jobId: string; leaseUntil: number; status: 'COMPLETED' | 'FAILED'; result: string; at: number }, never>(
   ['jobId', 'leaseUntil', 'status', 'result', 'at'],
   (db, p) =>

@@ -19,7 +19,7 @@ export interface WebhookEvent {
   at: number;
 }
 
-// Every finished job looks its key's webhook up: compiled once (db/prepared-query.ts).
+// A job finished alone, and every other event, looks its key's webhook up: compiled once (db/prepared-query.ts).
 const keyWebhookQuery = preparedQuery<{ keyId: string; accountId: string }, { id: string; events: string; enabled: number }>(['keyId', 'accountId'], (db, p) =>
   db.selectFrom('webhooks').select(['id', 'events', 'enabled']).where('key_id', '=', p.keyId).where('account_id', '=', p.accountId),
 );
