@@ -1,7 +1,7 @@
 // Jobs, kept apart by account and environment: every read names both, so another account's
 // or another environment's job is simply not found.
 import { type Selectable, sql } from 'kysely';
-import { ROWS_PER_STATEMENT } from '../db/batches.ts';
+import { inStatements } from '../db/batches.ts';
 import type { DbOrTrx, Environment, JobStatus, JobsTable } from '../db/database.ts';
 import { preparedQuery } from '../db/prepared-query.ts';
 import type { JobKind } from './job-processor.ts';
@@ -158,13 +158,13 @@ export interface JobFinish {
 
 /**
  * finishJob for several jobs claimed with the same lease: one UPDATE from a VALUES list (its
- * columns are column1… on both databases) per ROWS_PER_STATEMENT jobs, each job recorded only
+ * columns are column1… on both databases) per ROWS_PER_STATEMENT jobs (db/batches.ts), each job recorded only
  * if this worker still holds its lease. The ids recorded.
  */
 export async function finishJobs(db: DbOrTrx, leaseUntil: number, finishes: JobFinish[]): Promise<Set<string>> {
   const recorded = new Set<string>();
-  for (let start = 0; start < finishes.length; start += ROWS_PER_STATEMENT) {
-    const rows = finishes.slice(start, start + ROWS_PER_STATEMENT).map((f) => sql`(${f.jobId}, ${f.status}, ${f.result}, cast(${f.at} as bigint))`);
+  for (const piece of inStatements(finishes)) {
+    const rows = piece.map((f) => sql`(${f.jobId}, ${f.status}, ${f.result}, cast(${f.at} as bigint))`);
     const { rows: finished } = await sql<{ id: string }>`
       update jobs set status = outcome.column2, result = outcome.column3, completed_at = outcome.column4, claimed_until = null
       from (values ${sql.join(rows)}) as outcome

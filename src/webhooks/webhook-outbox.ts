@@ -1,7 +1,7 @@
 // The outbox: an event is written in the same transaction as the change that causes it,
 // and the delivery worker sends it later. Nothing is lost if the process stops in between.
 import type { Insertable } from 'kysely';
-import { ROWS_PER_STATEMENT } from '../db/batches.ts';
+import { inStatements } from '../db/batches.ts';
 import type { DbOrTrx, Environment, WebhookDeliveriesTable } from '../db/database.ts';
 import { preparedQuery } from '../db/prepared-query.ts';
 import { newId } from '../ids.ts';
@@ -75,12 +75,8 @@ export async function enqueueWebhookEvents(db: DbOrTrx, events: WebhookEvent[]):
   if (events.length === 0) return;
   const keyIds = [...new Set(events.map((event) => event.keyId))];
   const webhooks = new Map<string, { id: string; account_id: string; events: string; enabled: number }>();
-  for (let start = 0; start < keyIds.length; start += ROWS_PER_STATEMENT) {
-    const rows = await db
-      .selectFrom('webhooks')
-      .select(['id', 'key_id', 'account_id', 'events', 'enabled'])
-      .where('key_id', 'in', keyIds.slice(start, start + ROWS_PER_STATEMENT))
-      .execute();
+  for (const piece of inStatements(keyIds)) {
+    const rows = await db.selectFrom('webhooks').select(['id', 'key_id', 'account_id', 'events', 'enabled']).where('key_id', 'in', piece).execute();
     for (const row of rows) webhooks.set(row.key_id, row);
   }
   const deliveries = events.flatMap((event) => {
@@ -88,7 +84,5 @@ export async function enqueueWebhookEvents(db: DbOrTrx, events: WebhookEvent[]):
     const delivery = webhook && webhook.account_id === event.accountId ? deliveryFor(event, webhook) : null;
     return delivery ? [delivery] : [];
   });
-  for (let start = 0; start < deliveries.length; start += ROWS_PER_STATEMENT) {
-    await db.insertInto('webhook_deliveries').values(deliveries.slice(start, start + ROWS_PER_STATEMENT)).execute();
-  }
+  for (const piece of inStatements(deliveries)) await db.insertInto('webhook_deliveries').values(piece).execute();
 }
